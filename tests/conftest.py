@@ -1,0 +1,89 @@
+"""Shared test machinery: the template location, cached renders, --variant and step timings."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.variants import VARIANTS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: variant name -> step name -> seconds, filled by the variant tier, printed at the end.
+STEP_TIMINGS = pytest.StashKey[dict[str, dict[str, float]]]()
+
+Render = Callable[..., Path]
+RecordStep = Callable[[str, str, float], None]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default=None,
+        help="run the variant tier for this variant only (default: every variant)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-copie renders the template given by --template (default: the current
+    # directory); point it at this repository wherever pytest is started from.
+    if not (Path(config.option.template) / "copier.yml").is_file():
+        config.option.template = str(REPO_ROOT)
+    config.stash[STEP_TIMINGS] = {}
+
+
+@pytest.fixture(scope="session")
+def render(copie_session: Any) -> Render:
+    """Render the template (uncommitted changes included) with the given answers.
+
+    Unanswered questions take their defaults. Each answer set is rendered once per
+    session and shared, so tests must treat the returned directory as read-only.
+    """
+    rendered: dict[tuple[tuple[str, Any], ...], Path] = {}
+
+    def _render(**answers: Any) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in rendered:
+            result = copie_session.copy(extra_answers=answers)
+            if result.exception is not None:
+                message = f"rendering with {answers} failed: {result.exception}"
+                raise RuntimeError(message) from result.exception
+            rendered[key] = result.project_dir
+        return rendered[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def record_step(pytestconfig: pytest.Config) -> RecordStep:
+    """Record how long one step of one variant took, for the summary table."""
+    timings = pytestconfig.stash[STEP_TIMINGS]
+
+    def _record(variant: str, step: str, seconds: float) -> None:
+        timings.setdefault(variant, {})[step] = seconds
+
+    return _record
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    timings = config.stash.get(STEP_TIMINGS, {})
+    if not timings:
+        return
+    steps = list(dict.fromkeys(step for row in timings.values() for step in row))
+    header = ["variant", *steps, "total"]
+    rows = [
+        [variant, *(_seconds(row.get(step)) for step in steps), _seconds(sum(row.values()))]
+        for variant, row in timings.items()
+    ]
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    terminalreporter.write_sep("=", "variant timings (seconds)")
+    for line in [header, *rows]:
+        cells = [line[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
+        terminalreporter.write_line("  ".join(cells))
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

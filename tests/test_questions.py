@@ -1,0 +1,163 @@
+"""The questions: defaults render, derived names are valid, bad answers stop the render."""
+
+import keyword
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, Render
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+SECRETS = ("SECRET_KEY", "FIRST_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD")
+
+
+def copy_without_prompts(destination: Path, **answers: Any) -> None:
+    """Render like `copier copy --defaults --data ...` would, with the working tree's template."""
+    copier.run_copy(
+        str(REPO_ROOT),
+        str(destination),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+
+
+def stored_answers(project: Path) -> dict[str, Any]:
+    answers: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return answers
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
+    project = render()
+
+    expected = {
+        "project_name": "My Service",
+        "project_slug": "my-service",
+        "package_name": "my_service",
+        "python_version": "3.14",
+        "orm": "sqlalchemy",
+        "auth": True,
+        "license": "MIT",
+    }
+    assert {name: stored_answers(project).get(name) for name in expected} == expected
+    assert (project / "src" / "my_service" / "main.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        pytest.param({"project_name": ""}, "must not be empty", id="empty-project-name"),
+        pytest.param({"project_name": "   "}, "must not be empty", id="blank-project-name"),
+        pytest.param(
+            {"project_slug": "My Slug"}, '"My Slug" is not a valid slug', id="slug-spaces"
+        ),
+        pytest.param({"project_slug": "-x"}, '"-x" is not a valid slug', id="slug-leading-hyphen"),
+        pytest.param({"project_slug": "x-"}, '"x-" is not a valid slug', id="slug-trailing-hyphen"),
+        pytest.param(
+            {"project_slug": "a--b"}, '"a--b" is not a valid slug', id="slug-double-hyphen"
+        ),
+        pytest.param(
+            {"package_name": "class"}, '"class" clashes with a Python keyword', id="package-keyword"
+        ),
+        pytest.param(
+            {"package_name": "json"},
+            '"json" clashes with a Python keyword, a standard-library',
+            id="package-stdlib",
+        ),
+        pytest.param(
+            {"package_name": "1abc"}, '"1abc" is not a valid package name', id="package-digit-first"
+        ),
+        pytest.param(
+            {"package_name": "my-pkg"}, '"my-pkg" is not a valid package name', id="package-hyphen"
+        ),
+        pytest.param(
+            {"author_email": "not-an-email"},
+            '"not-an-email" is not a valid email address',
+            id="bad-email",
+        ),
+        pytest.param({"python_version": "2.7"}, "'2.7' is not in", id="unsupported-python"),
+        pytest.param({"license": "GPL-3.0"}, "'GPL-3.0' is not in", id="unknown-license"),
+    ],
+)
+def test_invalid_answer_is_rejected_before_any_file_is_written(
+    tmp_path: Path, answers: dict[str, Any], problem: str
+) -> None:
+    destination = tmp_path / "project"
+    [question] = answers
+
+    with pytest.raises(ValueError, match=re.escape(problem)) as rejection:
+        copy_without_prompts(destination, **answers)
+
+    assert f"'{question}'" in str(rejection.value), "the message names the question"
+    assert not destination.exists() or not any(destination.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("project_name", "slug", "package"),
+    [
+        ("My  Fancy_Service!", "my-fancy-service", "my_fancy_service"),
+        ("Ünïcode & Co. API", None, None),
+        ("  Padded Name  ", "padded-name", "padded_name"),
+    ],
+)
+def test_slug_and_package_derived_from_any_project_name_are_valid(
+    render: Render, project_name: str, slug: str | None, package: str | None
+) -> None:
+    project = render(project_name=project_name)
+    answers = stored_answers(project)
+
+    assert SLUG.match(answers["project_slug"]), answers["project_slug"]
+    assert answers["package_name"].isidentifier()
+    assert not keyword.iskeyword(answers["package_name"])
+    assert (project / "src" / answers["package_name"] / "__init__.py").is_file()
+    if slug is not None:
+        assert (answers["project_slug"], answers["package_name"]) == (slug, package)
+
+
+def test_secrets_go_to_dotenv_only_and_differ_per_render(copie: Any) -> None:
+    first, second = copie.copy(), copie.copy()
+    assert first.exception is None, first.exception
+    assert second.exception is None, second.exception
+
+    first_env = dotenv(first.project_dir / ".env")
+    second_env = dotenv(second.project_dir / ".env")
+    answers_file = (first.project_dir / ".copier-answers.yml").read_text()
+    example = (first.project_dir / ".env.example").read_text()
+
+    for name in SECRETS:
+        secret = first_env.get(name, "")
+        assert len(secret) >= 32, f"{name} in .env is missing or shorter than 32 characters"
+        assert secret != second_env.get(name), f"{name} is the same in two renders"
+        assert secret not in answers_file, f"{name} leaked into .copier-answers.yml"
+        assert secret not in example, f"{name} leaked into .env.example"
+        assert name not in answers_file, f"{name} is stored as an answer"
+        assert name in example, f".env.example does not document {name}"
+
+
+def test_dotenv_is_git_ignored_and_env_example_is_not(copie: Any) -> None:
+    project = copie.copy().project_dir
+    subprocess.run(["git", "init", "--quiet"], cwd=project, check=True)  # noqa: S607
+
+    def ignored(name: str) -> bool:
+        check = subprocess.run(["git", "check-ignore", "--quiet", name], cwd=project)  # noqa: S603, S607
+        return check.returncode == 0
+
+    assert ignored(".env")
+    assert not ignored(".env.example")
+    assert not ignored(".copier-answers.yml")

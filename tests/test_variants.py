@@ -1,0 +1,146 @@
+"""The variant tier: each variant renders, installs with uv and passes its own suite, mypy, ruff.
+
+Select one variant with ``--variant=<name>`` (nox runs one session per variant); without it
+every variant in tests/variants.py runs. Per-step timings are printed at the end.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.commands import assert_succeeded, describe, require_tool, run
+from tests.conftest import RecordStep, Render
+from tests.variants import VARIANTS
+
+pytestmark = pytest.mark.variant
+
+#: The generated suite must cover every endpoint's success and error paths; these floors
+#: catch a suite that silently collects (far) less than it should.
+MIN_TESTS_WITH_AUTH = 60
+MIN_TESTS_WITHOUT_AUTH = 20
+
+DEFAULT_POSTGRES = ("127.0.0.1", 5432)
+SUMMARY_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
+
+RunStep = Callable[[str, Sequence[str]], subprocess.CompletedProcess[str]]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "variant" in metafunc.fixturenames:
+        selected = metafunc.config.getoption("variant")
+        names = [selected] if selected else list(VARIANTS)
+        metafunc.parametrize("variant", names, scope="module")
+
+
+@pytest.fixture(scope="session")
+def postgres_reachable() -> None:
+    """Fail (never skip) when there is no PostgreSQL for the generated suites."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    where = "TEST_DATABASE_URL" if url else "the default local server"
+    host, port = DEFAULT_POSTGRES
+    if url:
+        parts = urlsplit(url)
+        host, port = parts.hostname or host, parts.port or port
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {host}:{port} ({where}): {error}.\n"
+            "The variant tier runs each generated project's tests against a real PostgreSQL. "
+            "Start one (for example `docker compose up -d db` in a generated project) or set "
+            "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def project_env() -> dict[str, str]:
+    """The environment of the generated project's commands.
+
+    The caller's virtualenv (nox's) must not leak into uv; TEST_DATABASE_URL passes through.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+@pytest.fixture(scope="module")
+def installed_project(
+    variant: str,
+    render: Render,
+    project_env: dict[str, str],
+    record_step: RecordStep,
+    postgres_reachable: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The variant rendered into its own directory and installed with `uv sync`."""
+    uv = require_tool("uv", "uv")
+    answers = VARIANTS[variant]
+
+    started = time.perf_counter()
+    # A private copy: the shared render must stay free of .venv, uv.lock and caches.
+    project = tmp_path_factory.mktemp(variant) / "project"
+    shutil.copytree(render(**answers), project)
+    record_step(variant, "render", time.perf_counter() - started)
+
+    started = time.perf_counter()
+    result = run([uv, "sync", "--python", answers["python_version"]], project, project_env)
+    record_step(variant, "uv sync", time.perf_counter() - started)
+    assert_succeeded(result)
+    return project
+
+
+@pytest.fixture(scope="module")
+def run_step(
+    variant: str, installed_project: Path, project_env: dict[str, str], record_step: RecordStep
+) -> RunStep:
+    """Run one timed step of this variant in its installed project."""
+
+    def _run(step: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        started = time.perf_counter()
+        result = run(args, installed_project, project_env)
+        record_step(variant, step, time.perf_counter() - started)
+        return result
+
+    return _run
+
+
+def collected_tests(output: str) -> int:
+    """The number of tests in pytest's final summary line ("61 passed, 1 skipped in 3.2s")."""
+    summary = output.strip().splitlines()[-1] if output.strip() else ""
+    return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
+
+
+def test_generated_test_suite_passes(variant: str, run_step: RunStep) -> None:
+    result = run_step(
+        "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
+    )
+    minimum = MIN_TESTS_WITH_AUTH if VARIANTS[variant]["auth"] else MIN_TESTS_WITHOUT_AUTH
+
+    assert_succeeded(result)
+    assert collected_tests(result.stdout) >= minimum, (
+        f"expected at least {minimum} tests\n{describe(result)}"
+    )
+
+
+def test_mypy_passes(run_step: RunStep) -> None:
+    result = run_step("mypy", ["uv", "run", "--no-sync", "mypy"])
+    assert_succeeded(result)
+
+
+def test_ruff_check_passes(run_step: RunStep) -> None:
+    result = run_step("ruff check", ["uv", "run", "--no-sync", "ruff", "check"])
+    assert_succeeded(result)
+
+
+def test_ruff_format_check_passes(run_step: RunStep) -> None:
+    result = run_step("ruff format", ["uv", "run", "--no-sync", "ruff", "format", "--check"])
+    assert_succeeded(result)
