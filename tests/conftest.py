@@ -12,9 +12,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: variant name -> step name -> seconds, filled by the variant tier, printed at the end.
 STEP_TIMINGS = pytest.StashKey[dict[str, dict[str, float]]]()
+#: variant name -> number of tests its generated suite ran.
+GENERATED_TESTS = pytest.StashKey[dict[str, int]]()
 
 Render = Callable[..., Path]
 RecordStep = Callable[[str, str, float], None]
+RecordTestCount = Callable[[str, int], None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (Path(config.option.template) / "copier.yml").is_file():
         config.option.template = str(REPO_ROOT)
     config.stash[STEP_TIMINGS] = {}
+    config.stash[GENERATED_TESTS] = {}
 
 
 @pytest.fixture(scope="session")
@@ -67,14 +71,31 @@ def record_step(pytestconfig: pytest.Config) -> RecordStep:
     return _record
 
 
+@pytest.fixture(scope="session")
+def record_test_count(pytestconfig: pytest.Config) -> RecordTestCount:
+    """Record how many tests a variant's generated suite ran, for the summary table."""
+    counts = pytestconfig.stash[GENERATED_TESTS]
+
+    def _record(variant: str, count: int) -> None:
+        counts[variant] = count
+
+    return _record
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     timings = config.stash.get(STEP_TIMINGS, {})
     if not timings:
         return
+    counts = config.stash.get(GENERATED_TESTS, {})
     steps = list(dict.fromkeys(step for row in timings.values() for step in row))
-    header = ["variant", *steps, "total"]
+    header = ["variant", *steps, "total", "tests run"]
     rows = [
-        [variant, *(_seconds(row.get(step)) for step in steps), _seconds(sum(row.values()))]
+        [
+            variant,
+            *(_seconds(row.get(step)) for step in steps),
+            _seconds(sum(row.values())),
+            str(counts.get(variant, "-")),
+        ]
         for variant, row in timings.items()
     ]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import RecordStep, Render
+from tests.conftest import RecordStep, RecordTestCount, Render
 from tests.variants import VARIANTS
 
 pytestmark = pytest.mark.variant
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.variant
 #: The generated suite must cover every endpoint's success and error paths; these floors
 #: catch a suite that silently collects (far) less than it should.
 MIN_TESTS_WITH_AUTH = 60
-MIN_TESTS_WITHOUT_AUTH = 20
+MIN_TESTS_WITHOUT_AUTH = 30
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 SUMMARY_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
@@ -51,14 +51,16 @@ def postgres_reachable() -> None:
         host, port = parts.hostname or host, parts.port or port
     try:
         socket.create_connection((host, port), timeout=3).close()
+        return
     except OSError as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {host}:{port} ({where}): {error}.\n"
-            "The variant tier runs each generated project's tests against a real PostgreSQL. "
-            "Start one (for example `docker compose up -d db` in a generated project) or set "
-            "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
-            pytrace=False,
-        )
+        problem = str(error)
+    pytest.fail(
+        f"PostgreSQL is not reachable at {host}:{port} ({where}): {problem}.\n"
+        "The variant tier runs each generated project's tests against a real PostgreSQL. "
+        "Start one (for example `docker compose up -d db` in a generated project) or set "
+        "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,6 @@ def installed_project(
     render: Render,
     project_env: dict[str, str],
     record_step: RecordStep,
-    postgres_reachable: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The variant rendered into its own directory and installed with `uv sync`."""
@@ -119,16 +120,19 @@ def collected_tests(output: str) -> int:
     return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
 
 
-def test_generated_test_suite_passes(variant: str, run_step: RunStep) -> None:
+@pytest.mark.usefixtures("postgres_reachable")
+def test_generated_test_suite_passes(
+    variant: str, run_step: RunStep, record_test_count: RecordTestCount
+) -> None:
     result = run_step(
         "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
     )
+    tests_run = collected_tests(result.stdout)
+    record_test_count(variant, tests_run)
     minimum = MIN_TESTS_WITH_AUTH if VARIANTS[variant]["auth"] else MIN_TESTS_WITHOUT_AUTH
 
     assert_succeeded(result)
-    assert collected_tests(result.stdout) >= minimum, (
-        f"expected at least {minimum} tests\n{describe(result)}"
-    )
+    assert tests_run >= minimum, f"expected at least {minimum} tests\n{describe(result)}"
 
 
 def test_mypy_passes(run_step: RunStep) -> None:
