@@ -112,7 +112,7 @@ def test_invalid_answer_is_rejected_before_any_file_is_written(
     ("project_name", "slug", "package"),
     [
         ("My  Fancy_Service!", "my-fancy-service", "my_fancy_service"),
-        ("Ünïcode & Co. API", None, None),
+        ("Ünïcode & Co. Straße API", "unicode-co-strasse-api", "unicode_co_strasse_api"),
         ("  Padded Name  ", "padded-name", "padded_name"),
     ],
 )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
@@ -120,19 +121,37 @@ def collected_tests(output: str) -> int:
     return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
 
 
+def leftover_databases(package: str) -> list[str]:
+    """The databases a generated suite created on the test server and has not dropped."""
+    url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    # psycopg takes libpq URLs; the generated projects also accept SQLAlchemy's driver suffix.
+    url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{package}\\_test\\_%",)
+        ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 @pytest.mark.usefixtures("postgres_reachable")
-def test_generated_test_suite_passes(
+def test_generated_test_suite_passes_and_cleans_up(
     variant: str, run_step: RunStep, record_test_count: RecordTestCount
 ) -> None:
+    package = "my_service"  # the default package name, which every variant keeps
+    before = leftover_databases(package)
+
     result = run_step(
         "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
     )
     tests_run = collected_tests(result.stdout)
     record_test_count(variant, tests_run)
     minimum = MIN_TESTS_WITH_AUTH if VARIANTS[variant]["auth"] else MIN_TESTS_WITHOUT_AUTH
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
 
     assert_succeeded(result)
     assert tests_run >= minimum, f"expected at least {minimum} tests\n{describe(result)}"
+    assert "skipped" not in summary, f"no generated test may be skipped\n{describe(result)}"
+    assert leftover_databases(package) == before, "the generated suite left a database behind"
 
 
 def test_mypy_passes(run_step: RunStep) -> None:
