@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
@@ -123,6 +122,8 @@ def collected_tests(output: str) -> int:
 
 def leftover_databases(package: str) -> list[str]:
     """The databases a generated suite created on the test server and has not dropped."""
+    import psycopg  # installed by the variant sessions only, so imported here
+
     url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     # psycopg takes libpq URLs; the generated projects also accept SQLAlchemy's driver suffix.
     url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
