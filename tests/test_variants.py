@@ -64,17 +64,6 @@ def postgres_reachable() -> None:
 
 
 @pytest.fixture(scope="module")
-def project_env() -> dict[str, str]:
-    """The environment of the generated project's commands.
-
-    The caller's virtualenv (nox's) must not leak into uv; TEST_DATABASE_URL passes through.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    return env
-
-
-@pytest.fixture(scope="module")
 def installed_project(
     variant: str,
     render: Render,

