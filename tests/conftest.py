@@ -14,11 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: variant name -> step name -> seconds, filled by the variant tier, printed at the end.
 STEP_TIMINGS = pytest.StashKey[dict[str, dict[str, float]]]()
 #: variant name -> number of tests its generated suite ran.
-GENERATED_TESTS = pytest.StashKey[dict[str, int]]()
+GENERATED_TESTS = pytest.StashKey[dict[str, str]]()
 
 Render = Callable[..., Path]
 RecordStep = Callable[[str, str, float], None]
-RecordTestCount = Callable[[str, int], None]
+RecordTestCount = Callable[[str, str], None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,13 +87,19 @@ def record_step(pytestconfig: pytest.Config) -> RecordStep:
 
 @pytest.fixture(scope="session")
 def record_test_count(pytestconfig: pytest.Config) -> RecordTestCount:
-    """Record how many tests a variant's generated suite ran, for the summary table."""
-    counts = pytestconfig.stash[GENERATED_TESTS]
+    """Record what a generated suite reported (see suite_result), for the summary table."""
+    results = pytestconfig.stash[GENERATED_TESTS]
 
-    def _record(variant: str, count: int) -> None:
-        counts[variant] = count
+    def _record(variant: str, result: str) -> None:
+        results[variant] = result
 
     return _record
+
+
+def suite_result(pytest_output: str) -> str:
+    """ "97 passed in 2.31s" from a pytest run's last line: its tests and its own run time."""
+    lines = pytest_output.strip().splitlines()
+    return lines[-1].strip("= ") if lines else "-"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -102,7 +108,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     counts = config.stash.get(GENERATED_TESTS, {})
     steps = list(dict.fromkeys(step for row in timings.values() for step in row))
-    header = ["variant", *steps, "total", "tests run"]
+    header = ["variant", *steps, "total", "generated suite"]
     rows = [
         [
             variant,

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import REPO_ROOT, RecordStep, RecordTestCount
+from tests.conftest import REPO_ROOT, RecordStep, RecordTestCount, suite_result
 from tests.variants import ORMS, PYTHON_VERSION
 
 pytestmark = pytest.mark.update
@@ -277,7 +277,7 @@ def test_generated_tests_pass_after_the_update(
     result = run(pytest_command, project, project_env)
     record_step(row, "pytest", time.perf_counter() - started)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    record_test_count(row, sum(int(n) for n in re.findall(r"(\d+) passed", summary)))
+    record_test_count(row, suite_result(summary))
 
     assert_succeeded(result)
     assert "passed" in summary, describe(result)
