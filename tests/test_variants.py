@@ -28,6 +28,8 @@ MIN_TESTS_WITH_AUTH = 60
 MIN_TESTS_WITHOUT_AUTH = 30
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
+#: Where the generated suites look for Redis without TEST_REDIS_URL (their conftest.py).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SUMMARY_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
 RunStep = Callable[[str, Sequence[str]], subprocess.CompletedProcess[str]]
@@ -59,6 +61,31 @@ def postgres_reachable() -> None:
         "The variant tier runs each generated project's tests against a real PostgreSQL. "
         "Start one (for example `docker compose up -d db` in a generated project) or set "
         "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
+        pytrace=False,
+    )
+
+
+def redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_reachable() -> None:
+    """Fail (never skip) when a variant with Redis has no Redis server to test against."""
+    url = redis_url()
+    where = "TEST_REDIS_URL" if os.environ.get("TEST_REDIS_URL") else "the default local server"
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return
+    except OSError as error:
+        problem = str(error)
+    pytest.fail(
+        f"Redis is not reachable at {host}:{port} ({where}): {problem}.\n"
+        "Variants with compose_services=redis run their tests against a real Redis. Start one "
+        "(for example `docker compose up -d redis` in a generated project) or set "
+        "TEST_REDIS_URL=redis://HOST:PORT/DB.",
         pytrace=False,
     )
 
@@ -109,6 +136,14 @@ def collected_tests(output: str) -> int:
     return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
 
 
+def redis_keys() -> set[str]:
+    """Every key on the generated suites' Redis database."""
+    import redis  # installed by the variant sessions only, so imported here
+
+    with redis.Redis.from_url(redis_url(), decode_responses=True) as client:
+        return set(client.scan_iter(count=1000))
+
+
 def leftover_databases(package: str) -> list[str]:
     """The databases a generated suite created on the test server and has not dropped."""
     import psycopg  # installed by the variant sessions only, so imported here
@@ -125,10 +160,17 @@ def leftover_databases(package: str) -> list[str]:
 
 @pytest.mark.usefixtures("postgres_reachable")
 def test_generated_test_suite_passes_and_cleans_up(
-    variant: str, run_step: RunStep, record_test_count: RecordTestCount
+    variant: str,
+    run_step: RunStep,
+    record_test_count: RecordTestCount,
+    request: pytest.FixtureRequest,
 ) -> None:
     package = "my_service"  # the default package name, which every variant keeps
+    uses_redis = "redis" in VARIANTS[variant]["compose_services"]
+    if uses_redis:
+        request.getfixturevalue("redis_reachable")
     before = leftover_databases(package)
+    keys_before = redis_keys() if uses_redis else set()
 
     result = run_step(
         "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -142,6 +184,9 @@ def test_generated_test_suite_passes_and_cleans_up(
     assert tests_run >= minimum, f"expected at least {minimum} tests\n{describe(result)}"
     assert "skipped" not in summary, f"no generated test may be skipped\n{describe(result)}"
     assert leftover_databases(package) == before, "the generated suite left a database behind"
+    if uses_redis:
+        leftover_keys = sorted(redis_keys() - keys_before)
+        assert leftover_keys == [], "the generated suite left keys behind in Redis"
 
 
 def test_mypy_passes(run_step: RunStep) -> None:

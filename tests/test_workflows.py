@@ -9,6 +9,7 @@ import yaml
 
 from tests.commands import check, require_tool
 from tests.conftest import REPO_ROOT, Render
+from tests.variants import ALL_SERVICES, answer_set, variant_name
 
 GENERATED_WORKFLOW = ".github/workflows/ci.yml"
 TEMPLATE_REPO_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
@@ -21,9 +22,20 @@ GENERATED_JOBS = {"lint", "typecheck", "test", "docker"}
 PINNED_ACTION = re.compile(r"^\s*-?\s*uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 
 
-@pytest.fixture(params=[True, False], ids=["auth", "noauth"])
+#: The answers that change the workflow: auth (nothing yet, but cheap to keep covered) and
+#: Redis, which adds a service container to the test job.
+WORKFLOW_VARIANTS = [
+    answer_set("sqlalchemy", auth=True),
+    answer_set("sqlalchemy", auth=False),
+    answer_set("sqlalchemy", auth=True, services=ALL_SERVICES),
+    answer_set("sqlalchemy", auth=False, services=["redis"]),
+]
+
+
+@pytest.fixture(params=WORKFLOW_VARIANTS, ids=[variant_name(a) for a in WORKFLOW_VARIANTS])
 def project(render: Render, request: pytest.FixtureRequest) -> Path:
-    return render(ci="github", auth=request.param)
+    # ci defaults to github; the answer sets are test_render.py's, so renders are shared.
+    return render(**request.param)
 
 
 def workflow_of(project: Path) -> dict[str, Any]:
@@ -83,6 +95,22 @@ def test_generated_tests_run_against_a_postgres_service(project: Path) -> None:
     assert postgres["image"] == "postgres:17"
     assert "--health-cmd" in postgres["options"]
     assert test_job["env"]["TEST_DATABASE_URL"].startswith("postgresql://postgres:postgres@")
+
+
+def test_generated_tests_run_against_a_redis_service_when_selected(project: Path) -> None:
+    test_job = workflow_of(project)["jobs"]["test"]
+    uses_redis = (
+        "redis" in yaml.safe_load((project / ".copier-answers.yml").read_text())["compose_services"]
+    )
+
+    assert ("redis" in test_job["services"]) == uses_redis
+    assert ("TEST_REDIS_URL" in test_job["env"]) == uses_redis
+    if uses_redis:
+        redis = test_job["services"]["redis"]
+        assert redis["image"] == "redis:7"
+        assert redis["ports"] == ["6379:6379"]
+        assert "--health-cmd" in redis["options"]
+        assert test_job["env"]["TEST_REDIS_URL"] == "redis://localhost:6379/0"
 
 
 def test_docker_job_builds_without_pushing(project: Path) -> None:

@@ -4,27 +4,76 @@ Both noxfile.py (one session per variant) and tests/test_variants.py read this m
 so a variant is declared in exactly one place. A variant's name is built from its answers.
 """
 
+from collections.abc import Sequence
+from itertools import combinations
 from typing import Any
 
 #: Only Python 3.11 is available on the CI machines, so every variant pins it.
 PYTHON_VERSION = "3.11"
 
 ORMS = ("sqlalchemy", "sqlmodel", "tortoise")
+#: The choices of the `compose_services` question, in the order copier.yml lists them
+#: (a test checks that they match); variant names list the services in this order.
+SERVICES = ("redis", "worker", "adminer")
+#: Every valid answer to `compose_services`: each subset of SERVICES in which the worker
+#: has Redis (copier.yml refuses the worker without it).
+SERVICE_SETS: list[list[str]] = [
+    list(subset)
+    for size in range(len(SERVICES) + 1)
+    for subset in combinations(SERVICES, size)
+    if "worker" not in subset or "redis" in subset
+]
+ALL_SERVICES = list(SERVICES)
 
-#: The option combinations the variant tier covers (every ORM with auth on and off);
-#: names are derived from these.
+
+def answer_set(
+    orm: str, auth: bool, services: Sequence[str] = (), python_version: str = PYTHON_VERSION
+) -> dict[str, Any]:
+    """The answers that decide what code is rendered, in one canonical form.
+
+    The tests render through a cache keyed by the answers, so building every answer set
+    here lets the test modules share renders.
+    """
+    return {
+        "orm": orm,
+        "auth": auth,
+        "compose_services": list(services),
+        "python_version": python_version,
+    }
+
+
+#: The option combinations the variant tier covers; names are derived from these. Each
+#: variant takes about 30 seconds, so rather than all 36 valid combinations of ORM, auth
+#: and services, this is a representative set of 10 in which
+#: - every ORM runs with auth on and off, and with every service;
+#: - every ORM runs Redis both ways: the sign-in rate limit (auth on) and the item cache
+#:   (auth off), the latter without the worker so the Redis-only start-up path runs too;
+#: - the worker runs with auth on (jobs owned by users) for every ORM and with auth off once;
+#: - the plain projects (no services) run for the two ORMs with the most distinct code:
+#:   SQLAlchemy (the default) and Tortoise (its own models and migrations; SQLModel shares
+#:   SQLAlchemy's engine and Alembic).
+#: Adminer changes only compose files, so it rides along with the full auth variants.
+#: tests/test_variant_selection.py checks these coverage rules.
 _ANSWER_SETS: list[dict[str, Any]] = [
-    {"orm": orm, "auth": auth} for orm in ORMS for auth in (True, False)
+    answer_set("sqlalchemy", auth=True),
+    answer_set("sqlalchemy", auth=False),
+    answer_set("sqlalchemy", auth=True, services=ALL_SERVICES),
+    answer_set("sqlalchemy", auth=False, services=["redis"]),
+    answer_set("sqlmodel", auth=True, services=ALL_SERVICES),
+    answer_set("sqlmodel", auth=False, services=["redis", "worker"]),
+    answer_set("tortoise", auth=True),
+    answer_set("tortoise", auth=False),
+    answer_set("tortoise", auth=True, services=ALL_SERVICES),
+    answer_set("tortoise", auth=False, services=["redis"]),
 ]
 
 
 def variant_name(answers: dict[str, Any]) -> str:
-    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``sqlalchemy-noauth``."""
+    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``."""
     auth = "auth" if answers["auth"] else "noauth"
-    return f"{answers['orm']}-{auth}"
+    services = [name for name in SERVICES if name in answers.get("compose_services", [])]
+    return "-".join([answers["orm"], auth, *services])
 
 
 #: Variant name -> the answers rendered for it.
-VARIANTS: dict[str, dict[str, Any]] = {
-    variant_name(answers): {"python_version": PYTHON_VERSION, **answers} for answers in _ANSWER_SETS
-}
+VARIANTS: dict[str, dict[str, Any]] = {variant_name(answers): answers for answers in _ANSWER_SETS}

@@ -1,0 +1,72 @@
+"""The variant tier's answer sets: named by their answers, valid, and covering every option."""
+
+from typing import Any
+
+import pytest
+
+from tests.variants import ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
+
+ANSWER_SETS = list(VARIANTS.values())
+
+
+def services_of(answers: dict[str, Any]) -> set[str]:
+    return set(answers["compose_services"])
+
+
+def test_variant_names_state_their_answers() -> None:
+    for name, answers in VARIANTS.items():
+        orm, auth, *services = name.split("-")
+
+        assert name == variant_name(answers)
+        assert orm == answers["orm"]
+        assert auth == ("auth" if answers["auth"] else "noauth")
+        assert set(services) == services_of(answers)
+
+
+def test_every_variant_is_a_valid_answer_set() -> None:
+    for name, answers in VARIANTS.items():
+        assert answers["python_version"] == PYTHON_VERSION, name
+        assert answers["orm"] in ORMS, name
+        assert services_of(answers) <= set(SERVICES), name
+        assert "worker" not in services_of(answers) or "redis" in services_of(answers), name
+
+
+@pytest.mark.parametrize("orm", ORMS)
+def test_every_orm_runs_with_auth_on_and_off(orm: str) -> None:
+    auths = {answers["auth"] for answers in ANSWER_SETS if answers["orm"] == orm}
+
+    assert auths == {True, False}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("orm", ORMS)
+def test_every_orm_runs_with_every_service(orm: str, service: str) -> None:
+    assert any(answers["orm"] == orm and service in services_of(answers) for answers in ANSWER_SETS)
+
+
+@pytest.mark.parametrize("orm", ORMS)
+def test_every_orm_runs_redis_as_rate_limit_and_as_cache(orm: str) -> None:
+    """With auth Redis limits sign-ins; without it, Redis caches items."""
+    auths = {
+        answers["auth"]
+        for answers in ANSWER_SETS
+        if answers["orm"] == orm and "redis" in services_of(answers)
+    }
+
+    assert auths == {True, False}
+
+
+def test_redis_runs_without_the_worker_and_the_worker_with_auth_on_and_off() -> None:
+    redis_only = [answers for answers in ANSWER_SETS if services_of(answers) == {"redis"}]
+    worker_auths = {answers["auth"] for answers in ANSWER_SETS if "worker" in services_of(answers)}
+
+    assert redis_only
+    assert worker_auths == {True, False}
+
+
+def test_projects_without_services_run_with_auth_on_and_off() -> None:
+    plain = {
+        (answers["orm"], answers["auth"]) for answers in ANSWER_SETS if not services_of(answers)
+    }
+
+    assert {auth for _, auth in plain} == {True, False}
