@@ -413,6 +413,25 @@ def test_app_and_worker_wait_for_healthy_dependencies(compose_project: Path) -> 
         assert services["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
 
+def test_worker_healthcheck_polls_no_faster_than_the_worker_reports(
+    compose_project: Path,
+) -> None:
+    """`arq --check` passes while the key the worker refreshes lives (interval + 1 s).
+
+    With arq's default interval, an hour, the check would pass for a dead worker all that
+    time; the worker must refresh the key at least as often as compose runs the check.
+    """
+    if "worker" not in selected_services(compose_project):
+        return
+    worker_py = (compose_project / "src" / package_of(compose_project) / "worker.py").read_text()
+    refresh = re.search(r"^    health_check_interval = (\d+)$", worker_py, re.MULTILINE)
+    assert refresh is not None, "WorkerSettings must set health_check_interval"
+    polled = compose_services(compose_project)["worker"]["healthcheck"]["interval"]
+
+    assert re.fullmatch(r"\d+s", polled), polled
+    assert int(refresh.group(1)) <= int(polled.removesuffix("s"))
+
+
 def test_ports_of_development_tools_are_published_on_loopback_only(compose_project: Path) -> None:
     """Redis and Adminer have no authentication: never reachable from outside the machine."""
     selected = selected_services(compose_project)

@@ -404,20 +404,48 @@ def test_renamed_question_keeps_its_answer_through_migrations(
     assert (project / "OWNERS").read_text() == "Owned by payments\n"
 
 
-# --- from the last release of this template ---------------------------------------------
+# --- from the releases of this template ------------------------------------------------
+
+RELEASE_HEADING = re.compile(r"^## \[(\d+\.\d+\.\d+)\]", re.MULTILINE)
 
 
-def last_release_tag() -> str | None:
-    tags = git(REPO_ROOT, "tag", "--list", "v[0-9]*", "--sort=-version:refname").split()
-    return tags[0] if tags else None
+def release_ref(version: str) -> str | None:
+    """The git ref of a release: its tag, else the commit that added its CHANGELOG heading.
+
+    A release is tagged vX.Y.Z, but a clone may come without tags; the heading `## [X.Y.Z]`
+    is added to CHANGELOG.md by the release commit, so the history finds it either way.
+    """
+    if git(REPO_ROOT, "tag", "--list", f"v{version}").strip():
+        return f"v{version}"
+    added_by = git(
+        REPO_ROOT,
+        "log",
+        "--format=%H",
+        "--reverse",
+        f"-S## [{version}]",
+        "--",
+        "CHANGELOG.md",
+    ).split()
+    return added_by[0] if added_by else None
 
 
-def test_project_of_the_last_release_updates_to_a_fresh_render(
-    tmp_path: Path, record_step: RecordStep
+def released_versions() -> list[str]:
+    """The versions CHANGELOG.md lists whose release is in the history (not just edited in)."""
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+    return [v for v in RELEASE_HEADING.findall(changelog) if release_ref(v) is not None]
+
+
+def test_changelog_lists_a_committed_release() -> None:
+    """Without one the test below would have nothing to update from."""
+    assert released_versions(), "CHANGELOG.md lists no release committed to the history"
+
+
+@pytest.mark.parametrize("version", released_versions())
+def test_project_of_each_release_updates_to_a_fresh_render(
+    version: str, tmp_path: Path, record_step: RecordStep
 ) -> None:
-    release = last_release_tag()
-    if release is None:
-        pytest.skip("this repository has no release tag (vX.Y.Z) yet to update from")
+    release = release_ref(version)
+    assert release is not None
     # The repository's history with its tags, and the working tree committed on top of it.
     template = tmp_path / "template"
     git(REPO_ROOT, "clone", "--quiet", "--no-local", str(REPO_ROOT), str(template))
@@ -428,7 +456,7 @@ def test_project_of_the_last_release_updates_to_a_fresh_render(
     commit_everything(template, "Working tree")
 
     project = render(template, tmp_path / "updated", release)
-    record_step(f"update-from-{release}", "copier update", update(project, "HEAD"))
+    record_step(f"update-from-{version}", "copier update", update(project, "HEAD"))
     fresh = render(template, tmp_path / "fresh", "HEAD")
 
     updated_tree, fresh_tree = comparable_tree(project), comparable_tree(fresh)
