@@ -296,12 +296,18 @@ def test_unmodified_project_updates_to_a_fresh_render(
 # --- a conflicting edit -----------------------------------------------------------------
 
 
-def test_conflicting_edit_is_left_as_inline_markers(
-    template_repo: Path, tmp_path: Path, record_step: RecordStep
-) -> None:
+def project_with_conflicting_edit(template_repo: Path, tmp_path: Path) -> Path:
+    """A v1.0.0 project whose team changed the very line that v1.1.0 changes."""
     project = render(template_repo, tmp_path / "project", "v1.0.0")
     replace_first_line(project / HEALTH_ROUTER, CONFLICTING_DOCSTRING)
     commit_everything(project, "Team edit of the health docstring")
+    return project
+
+
+def test_conflicting_edit_is_left_as_inline_markers(
+    template_repo: Path, tmp_path: Path, record_step: RecordStep
+) -> None:
+    project = project_with_conflicting_edit(template_repo, tmp_path)
 
     record_step("update-conflict-inline", "copier update", update(project, "v1.1.0"))
     lines = (project / HEALTH_ROUTER).read_text().splitlines()
@@ -316,9 +322,7 @@ def test_conflicting_edit_is_left_as_inline_markers(
 def test_conflicting_edit_is_left_as_a_rej_file(
     template_repo: Path, tmp_path: Path, record_step: RecordStep
 ) -> None:
-    project = render(template_repo, tmp_path / "project", "v1.0.0")
-    replace_first_line(project / HEALTH_ROUTER, CONFLICTING_DOCSTRING)
-    commit_everything(project, "Team edit of the health docstring")
+    project = project_with_conflicting_edit(template_repo, tmp_path)
 
     record_step("update-conflict-rej", "copier update", update(project, "v1.1.0", conflict="rej"))
     rejected = project / f"{HEALTH_ROUTER}.rej"

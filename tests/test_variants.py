@@ -29,6 +29,7 @@ MIN_TESTS_WITHOUT_AUTH = 30
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 #: Where the generated suites look for Redis without TEST_REDIS_URL (their conftest.py).
+DEFAULT_REDIS = ("127.0.0.1", 6379)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SUMMARY_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
@@ -42,12 +43,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("variant", names, scope="module")
 
 
-@pytest.fixture(scope="session")
-def postgres_reachable() -> None:
-    """Fail (never skip) when there is no PostgreSQL for the generated suites."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    where = "TEST_DATABASE_URL" if url else "the default local server"
-    host, port = DEFAULT_POSTGRES
+def require_server(service: str, url_variable: str, default: tuple[str, int], advice: str) -> None:
+    """Fail (never skip) unless the server the generated suites need accepts connections."""
+    url = os.environ.get(url_variable)
+    where = url_variable if url else "the default local server"
+    host, port = default
     if url:
         parts = urlsplit(url)
         host, port = parts.hostname or host, parts.port or port
@@ -57,11 +57,20 @@ def postgres_reachable() -> None:
     except OSError as error:
         problem = str(error)
     pytest.fail(
-        f"PostgreSQL is not reachable at {host}:{port} ({where}): {problem}.\n"
+        f"{service} is not reachable at {host}:{port} ({where}): {problem}.\n{advice}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_reachable() -> None:
+    require_server(
+        "PostgreSQL",
+        "TEST_DATABASE_URL",
+        DEFAULT_POSTGRES,
         "The variant tier runs each generated project's tests against a real PostgreSQL. "
         "Start one (for example `docker compose up -d db` in a generated project) or set "
         "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
-        pytrace=False,
     )
 
 
@@ -71,22 +80,13 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def redis_reachable() -> None:
-    """Fail (never skip) when a variant with Redis has no Redis server to test against."""
-    url = redis_url()
-    where = "TEST_REDIS_URL" if os.environ.get("TEST_REDIS_URL") else "the default local server"
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-        return
-    except OSError as error:
-        problem = str(error)
-    pytest.fail(
-        f"Redis is not reachable at {host}:{port} ({where}): {problem}.\n"
+    require_server(
+        "Redis",
+        "TEST_REDIS_URL",
+        DEFAULT_REDIS,
         "Variants with compose_services=redis run their tests against a real Redis. Start one "
         "(for example `docker compose up -d redis` in a generated project) or set "
         "TEST_REDIS_URL=redis://HOST:PORT/DB.",
-        pytrace=False,
     )
 
 
