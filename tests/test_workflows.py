@@ -1,5 +1,6 @@
 """The GitHub Actions workflows: the generated one and this repository's own, linted and audited."""
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,28 @@ def test_template_repository_workflow_passes_zizmor() -> None:
 
 def test_template_repository_workflow_pins_every_action() -> None:
     assert unpinned_actions(TEMPLATE_REPO_WORKFLOW) == []
+
+
+def default_nox_sessions() -> list[str]:
+    """`nox.options.sessions` of noxfile.py, read without importing nox."""
+    tree = ast.parse((REPO_ROOT / "noxfile.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "nox.options.sessions":
+            sessions: list[str] = ast.literal_eval(node.value)
+            return sessions
+    pytest.fail("noxfile.py does not set nox.options.sessions")
+
+
+def test_template_repository_workflow_runs_every_default_session() -> None:
+    """`uvx nox` locally and CI must check the same things: one job per default session."""
+    workflow = yaml.safe_load(TEMPLATE_REPO_WORKFLOW.read_text())
+    commands = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    sessions = [name for name in default_nox_sessions() if name != "variant"]
+
+    missing = [name for name in sessions if f"uvx nox --session {name}" not in "\n".join(commands)]
+    assert missing == []
+    # The variants come from `nox --list`, so each one is a matrix job.
+    assert "variant" in default_nox_sessions()
+    assert workflow["jobs"]["variant"]["strategy"]["matrix"]["session"].startswith(
+        "${{ fromJSON(needs.sessions.outputs.variants) }}"
+    )
