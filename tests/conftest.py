@@ -141,7 +141,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     counts = config.stash.get(GENERATED_TESTS, {})
     steps = list(dict.fromkeys(step for row in timings.values() for step in row))
-    header = ["variant", *steps, "total", "generated suite"]
+    header = ["project", *steps, "total", "generated suite"]
     rows = [
         [
             variant,
@@ -152,7 +152,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for variant, row in timings.items()
     ]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    terminalreporter.write_sep("=", "variant timings (seconds)")
+    terminalreporter.write_sep("=", "timings per rendered project (seconds)")
     for line in [header, *rows]:
         cells = [line[0].ljust(widths[0])]
         cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
