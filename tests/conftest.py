@@ -4,12 +4,13 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import servers
 from tests.variants import VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,8 +96,22 @@ def render(copie_session: Any, template_copy: Path) -> Render:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL server of the generated suites (see tests/servers.py for the order)."""
+    with servers.provide(servers.POSTGRES) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The Redis server of the generated suites (see tests/servers.py for the order)."""
+    with servers.provide(servers.REDIS) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def project_env() -> dict[str, str]:
-    """The environment of a generated project's commands; TEST_DATABASE_URL passes through.
+    """The environment of a generated project's commands (add the test servers' URLs).
 
     nox points UV_PROJECT_ENVIRONMENT at its session's virtualenv; left in place, `uv sync`
     would install the project there (removing nox's own tools) instead of into its .venv.

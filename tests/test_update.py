@@ -251,6 +251,7 @@ def test_update_merges_cleanly(updated_project: Path) -> None:
 def test_generated_tests_pass_after_the_update(
     updated_project: Path,
     project_env: dict[str, str],
+    postgres_url: str,
     tmp_path: Path,
     record_step: RecordStep,
     record_test_count: RecordTestCount,
@@ -269,7 +270,7 @@ def test_generated_tests_pass_after_the_update(
 
     started = time.perf_counter()
     pytest_command = [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
-    result = run(pytest_command, project, project_env)
+    result = run(pytest_command, project, {**project_env, "TEST_DATABASE_URL": postgres_url})
     record_step(row, "pytest", time.perf_counter() - started)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     record_test_count(row, suite_result(summary))

@@ -4,15 +4,13 @@ Select one variant with ``--variant=<name>`` (nox runs one session per variant);
 every variant in tests/variants.py runs. Per-step timings are printed at the end.
 """
 
-import os
 import re
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Protocol
 
 import pytest
 
@@ -27,13 +25,13 @@ pytestmark = pytest.mark.variant
 MIN_TESTS_WITH_AUTH = 60
 MIN_TESTS_WITHOUT_AUTH = 30
 
-DEFAULT_POSTGRES = ("127.0.0.1", 5432)
-#: Where the generated suites look for Redis without TEST_REDIS_URL (their conftest.py).
-DEFAULT_REDIS = ("127.0.0.1", 6379)
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SUMMARY_COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
 
-RunStep = Callable[[str, Sequence[str]], subprocess.CompletedProcess[str]]
+
+class RunStep(Protocol):
+    def __call__(
+        self, step: str, args: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -41,53 +39,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         selected = metafunc.config.getoption("variant")
         names = [selected] if selected else list(VARIANTS)
         metafunc.parametrize("variant", names, scope="module")
-
-
-def require_server(service: str, url_variable: str, default: tuple[str, int], advice: str) -> None:
-    """Fail (never skip) unless the server the generated suites need accepts connections."""
-    url = os.environ.get(url_variable)
-    where = url_variable if url else "the default local server"
-    host, port = default
-    if url:
-        parts = urlsplit(url)
-        host, port = parts.hostname or host, parts.port or port
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-        return
-    except OSError as error:
-        problem = str(error)
-    pytest.fail(
-        f"{service} is not reachable at {host}:{port} ({where}): {problem}.\n{advice}",
-        pytrace=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def postgres_reachable() -> None:
-    require_server(
-        "PostgreSQL",
-        "TEST_DATABASE_URL",
-        DEFAULT_POSTGRES,
-        "The variant tier runs each generated project's tests against a real PostgreSQL. "
-        "Start one (for example `docker compose up -d db` in a generated project) or set "
-        "TEST_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
-    )
-
-
-def redis_url() -> str:
-    return os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
-
-
-@pytest.fixture(scope="session")
-def redis_reachable() -> None:
-    require_server(
-        "Redis",
-        "TEST_REDIS_URL",
-        DEFAULT_REDIS,
-        "Variants with compose_services=redis run their tests against a real Redis. Start one "
-        "(for example `docker compose up -d redis` in a generated project) or set "
-        "TEST_REDIS_URL=redis://HOST:PORT/DB.",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +72,12 @@ def run_step(
 ) -> RunStep:
     """Run one timed step of this variant in its installed project."""
 
-    def _run(step: str, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _run(
+        step: str, args: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`env` adds to the project's environment (the test servers' URLs)."""
         started = time.perf_counter()
-        result = run(args, installed_project, project_env)
+        result = run(args, installed_project, {**project_env, **(env or {})})
         record_step(variant, step, time.perf_counter() - started)
         return result
 
@@ -136,19 +90,18 @@ def collected_tests(output: str) -> int:
     return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
 
 
-def redis_keys() -> set[str]:
+def redis_keys(url: str) -> set[str]:
     """Every key on the generated suites' Redis database."""
     import redis  # installed by the variant sessions only, so imported here
 
-    with redis.Redis.from_url(redis_url(), decode_responses=True) as client:
+    with redis.Redis.from_url(url, decode_responses=True) as client:
         return set(client.scan_iter(count=1000))
 
 
-def leftover_databases(package: str) -> list[str]:
+def leftover_databases(url: str, package: str) -> list[str]:
     """The databases a generated suite created on the test server and has not dropped."""
     import psycopg  # installed by the variant sessions only, so imported here
 
-    url = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     # psycopg takes libpq URLs; the generated projects also accept SQLAlchemy's driver suffix.
     url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
     with psycopg.connect(url, autocommit=True) as connection:
@@ -158,22 +111,23 @@ def leftover_databases(package: str) -> list[str]:
     return sorted(row[0] for row in rows)
 
 
-@pytest.mark.usefixtures("postgres_reachable")
 def test_generated_test_suite_passes_and_cleans_up(
     variant: str,
     run_step: RunStep,
     record_test_count: RecordTestCount,
+    postgres_url: str,
     request: pytest.FixtureRequest,
 ) -> None:
     package = "my_service"  # the default package name, which every variant keeps
+    servers = {"TEST_DATABASE_URL": postgres_url}
     uses_redis = "redis" in VARIANTS[variant]["compose_services"]
     if uses_redis:
-        request.getfixturevalue("redis_reachable")
-    before = leftover_databases(package)
-    keys_before = redis_keys() if uses_redis else set()
+        servers["TEST_REDIS_URL"] = request.getfixturevalue("redis_url")
+    before = leftover_databases(postgres_url, package)
+    keys_before = redis_keys(servers["TEST_REDIS_URL"]) if uses_redis else set()
 
     result = run_step(
-        "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
+        "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], servers
     )
     tests_run = collected_tests(result.stdout)
     record_test_count(variant, suite_result(result.stdout))
@@ -183,9 +137,11 @@ def test_generated_test_suite_passes_and_cleans_up(
     assert_succeeded(result)
     assert tests_run >= minimum, f"expected at least {minimum} tests\n{describe(result)}"
     assert "skipped" not in summary, f"no generated test may be skipped\n{describe(result)}"
-    assert leftover_databases(package) == before, "the generated suite left a database behind"
+    assert leftover_databases(postgres_url, package) == before, (
+        "the generated suite left a database behind"
+    )
     if uses_redis:
-        leftover_keys = sorted(redis_keys() - keys_before)
+        leftover_keys = sorted(redis_keys(servers["TEST_REDIS_URL"]) - keys_before)
         assert leftover_keys == [], "the generated suite left keys behind in Redis"
 
 
