@@ -74,6 +74,17 @@ def variant(session: nox.Session, variant: str) -> None:
     )
 
 
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Time each variant's render, install and own test suite; prints a table (minutes).
+
+    Not part of `uvx nox`: a benchmark reports, it does not pass or fail. Pass variant names
+    and `--runs N` after `--`.
+    """
+    session.install(*TEST_TOOLS, "uv", "redis", CONTAINERS)
+    session.run("python", "-m", "tests.bench", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def update(session: nox.Session) -> None:
     """Update projects rendered from a tagged copy of the template; edits must survive (minutes)."""

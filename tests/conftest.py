@@ -109,8 +109,7 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def project_env() -> dict[str, str]:
+def project_environment() -> dict[str, str]:
     """The environment of a generated project's commands (add the test servers' URLs).
 
     nox points UV_PROJECT_ENVIRONMENT at its session's virtualenv; left in place, `uv sync`
@@ -120,6 +119,11 @@ def project_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in leaks}
     env["UV_PYTHON_DOWNLOADS"] = "never"
     return env
+
+
+@pytest.fixture(scope="session")
+def project_env() -> dict[str, str]:
+    return project_environment()
 
 
 @pytest.fixture(scope="session")
