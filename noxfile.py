@@ -64,7 +64,7 @@ def fast(session: nox.Session) -> None:
 @nox.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def variant(session: nox.Session, variant: str) -> None:
     """Render one variant, install it with uv, run its tests, mypy and ruff (minutes)."""
-    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis", CONTAINERS)
+    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis", "schemathesis>=4", CONTAINERS)
     session.run(
         "pytest",
         "tests/test_variants.py",
