@@ -2,6 +2,7 @@
 
 import keyword
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,33 @@ def test_service_choices_are_the_ones_the_tests_know() -> None:
     questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 
     assert tuple(questions["compose_services"]["choices"].values()) == SERVICES
+
+
+def test_copier_runs_no_tasks_so_nothing_needs_trust() -> None:
+    """Users render without --trust: no task, no migration script, no Jinja extension."""
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+
+    assert [key for key in ("_tasks", "_jinja_extensions") if key in config] == []
+
+
+def test_render_needs_no_network(
+    tmp_path: Path, template_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every name resolution and connection fails; a render must not notice."""
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise OSError(f"network access during the render: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+
+    copier.run_copy(
+        str(template_copy),
+        str(tmp_path / "project"),
+        data={"compose_services": list(SERVICES)},
+        defaults=True,
+        quiet=True,
+    )
+
+    assert (tmp_path / "project" / "pyproject.toml").is_file()
