@@ -51,7 +51,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def fast(session: nox.Session) -> None:
     """Render every option combination and check the files (seconds)."""
-    session.install(*TEST_TOOLS, *RENDER_CHECKERS)
+    session.install(*TEST_TOOLS, *RENDER_CHECKERS, "uv")
     session.run("pytest", "-m", "not variant and not update", *session.posargs)
 
 

@@ -11,10 +11,14 @@ import pytest
 import yaml
 
 from tests.commands import check, require_tool
-from tests.conftest import Render
+from tests.conftest import REPO_ROOT, Render
 from tests.variants import ALL_SERVICES, ORMS, SERVICE_SETS, answer_set, variant_name
 
-OLDEST_PYTHON, NEWEST_PYTHON = "3.11", "3.14"
+#: The python_version choices of copier.yml, newest (the default) first.
+OFFERED_PYTHONS = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["python_version"][
+    "choices"
+]
+OLDEST_PYTHON, NEWEST_PYTHON = OFFERED_PYTHONS[-1], OFFERED_PYTHONS[0]
 
 
 def code_variant(answers: dict[str, Any]) -> Any:
@@ -346,6 +350,54 @@ def test_ruff_check_passes(project: Path) -> None:
 
 def test_ruff_format_check_passes(project: Path) -> None:
     check([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+# --- installability on every offered Python ---------------------------------------------
+
+#: The platforms of the official python images the Dockerfile builds on.
+DOCKER_PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")
+#: Only Python 3.11 runs here, so for the other offered versions the check is that uv finds
+#: a wheel of every dependency (no compiler in the slim image): the newest Python, the
+#: default, on both image platforms; the others on x86_64.
+WHEEL_CHECKS = [
+    pytest.param(orm, python, platform, id=f"{orm}-py{python}-{platform.split('-')[0]}")
+    for orm in ORMS
+    for python in OFFERED_PYTHONS
+    for platform in (DOCKER_PLATFORMS if python == NEWEST_PYTHON else DOCKER_PLATFORMS[:1])
+]
+
+
+@pytest.mark.parametrize(("orm", "python", "platform"), WHEEL_CHECKS)
+def test_every_dependency_has_a_wheel_for_each_offered_python(
+    render: Render, orm: str, python: str, platform: str, tmp_path: Path
+) -> None:
+    """Resolves (needs PyPI) the project's and its dev group's dependencies, wheels only."""
+    uv = require_tool("uv", "uv")
+    project = render(**answer_set(orm, True, ALL_SERVICES, python))
+    requirements = tmp_path / "requirements.txt"
+    check(
+        [
+            uv,
+            "pip",
+            "compile",
+            "pyproject.toml",
+            "--group",
+            "dev",
+            "--python-version",
+            python,
+            "--python-platform",
+            platform,
+            "--only-binary",
+            ":all:",
+            "--quiet",
+            "--no-header",
+            "--output-file",
+            str(requirements),
+        ],
+        cwd=project,
+    )
+
+    assert "asyncpg==" in requirements.read_text()
 
 
 # --- Docker and compose (validated statically: no Docker engine is assumed) -------------
