@@ -21,7 +21,12 @@ import pytest
 
 from tests import servers
 from tests.commands import describe, run
-from tests.conftest import copy_working_tree, project_environment
+from tests.conftest import (
+    GENERATED_PYTEST,
+    copy_working_tree,
+    project_environment,
+    summary_line,
+)
 from tests.variants import VARIANTS
 
 #: pytest's own run time in its last line: "97 passed in 1.64s".
@@ -43,11 +48,8 @@ def suite_runs(project: Path, env: dict[str, str], runs: int) -> tuple[int, list
     times = []
     tests = 0
     for _ in range(runs):
-        result = run(
-            ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], project, env
-        )
-        summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-        match = PYTEST_TIME.search(summary)
+        result = run(GENERATED_PYTEST, project, env)
+        match = PYTEST_TIME.search(summary_line(result.stdout))
         if result.returncode != 0 or match is None:
             sys.exit(describe(result))
         tests, seconds = int(match.group(1)), float(match.group(2))

@@ -148,10 +148,19 @@ def record_test_count(pytestconfig: pytest.Config) -> RecordTestCount:
     return _record
 
 
+#: A generated project's own test suite, run in its installed .venv.
+GENERATED_PYTEST = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
+
+
+def summary_line(pytest_output: str) -> str:
+    """A pytest run's last line without its "=" frame: "97 passed in 2.31s", or ""."""
+    lines = pytest_output.strip().splitlines()
+    return lines[-1].strip("= ") if lines else ""
+
+
 def suite_result(pytest_output: str) -> str:
     """ "97 passed in 2.31s" from a pytest run's last line: its tests and its own run time."""
-    lines = pytest_output.strip().splitlines()
-    return lines[-1].strip("= ") if lines else "-"
+    return summary_line(pytest_output) or "-"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -20,11 +20,13 @@ import yaml
 
 from tests.commands import assert_succeeded, describe, require_tool, run
 from tests.conftest import (
+    GENERATED_PYTEST,
     REPO_ROOT,
     RecordStep,
     RecordTestCount,
     copy_working_tree,
     suite_result,
+    summary_line,
 )
 from tests.variants import ORMS, PYTHON_VERSION
 
@@ -269,11 +271,10 @@ def test_generated_tests_pass_after_the_update(
     assert_succeeded(result)
 
     started = time.perf_counter()
-    pytest_command = [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
-    result = run(pytest_command, project, {**project_env, "TEST_DATABASE_URL": postgres_url})
+    result = run(GENERATED_PYTEST, project, {**project_env, "TEST_DATABASE_URL": postgres_url})
     record_step(row, "pytest", time.perf_counter() - started)
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    record_test_count(row, suite_result(summary))
+    summary = summary_line(result.stdout)
+    record_test_count(row, suite_result(result.stdout))
 
     assert_succeeded(result)
     assert "passed" in summary, describe(result)

@@ -16,7 +16,14 @@ from typing import Protocol
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import RecordStep, RecordTestCount, Render, suite_result
+from tests.conftest import (
+    GENERATED_PYTEST,
+    RecordStep,
+    RecordTestCount,
+    Render,
+    suite_result,
+    summary_line,
+)
 from tests.served import MIGRATE, access_token, dotenv, libpq_url, scratch_database, served_app
 from tests.variants import VARIANTS
 
@@ -94,8 +101,7 @@ def run_step(
 
 def collected_tests(output: str) -> int:
     """The number of tests in pytest's final summary line ("61 passed, 1 skipped in 3.2s")."""
-    summary = output.strip().splitlines()[-1] if output.strip() else ""
-    return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary))
+    return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary_line(output)))
 
 
 def delete_keys(url: str, pattern: str) -> None:
@@ -140,13 +146,11 @@ def test_generated_test_suite_passes_and_cleans_up(
     before = leftover_databases(postgres_url, package)
     keys_before = redis_keys(servers["TEST_REDIS_URL"]) if uses_redis else set()
 
-    result = run_step(
-        "pytest", ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], servers
-    )
+    result = run_step("pytest", GENERATED_PYTEST, servers)
     tests_run = collected_tests(result.stdout)
     record_test_count(variant, suite_result(result.stdout))
     minimum = MIN_TESTS_WITH_AUTH if VARIANTS[variant]["auth"] else MIN_TESTS_WITHOUT_AUTH
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    summary = summary_line(result.stdout)
 
     assert_succeeded(result)
     assert tests_run >= minimum, f"expected at least {minimum} tests\n{describe(result)}"
