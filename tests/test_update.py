@@ -376,7 +376,7 @@ def test_changelog_lists_a_committed_release() -> None:
 QUESTION_CHANGES: dict[str, str | None] = {}
 
 #: An answer to every question, none of them its default (nor the tier's Python): an update
-#: from any release must keep each one the release asked.
+#: from any release must keep each one the release asked (and offered: 0.1.0 had one ORM).
 CHANGED_ANSWERS: dict[str, Any] = {
     "project_name": "Ledger Keeper",
     "project_slug": "ledger-keeper",
@@ -404,14 +404,43 @@ def asked_questions(config: dict[str, Any]) -> set[str]:
     }
 
 
+def offered(question: dict[str, Any], answer: Any) -> bool:
+    """Whether a question accepts an answer, as far as its choices tell."""
+    choices = question.get("choices")
+    if choices is None:
+        return True
+    values = list(choices.values()) if isinstance(choices, dict) else list(choices)
+    return (
+        all(item in values for item in answer) if question.get("multiselect") else answer in values
+    )
+
+
+def working_tree_tag() -> str:
+    """The version the working tree is tagged as: the major after the latest release.
+
+    Copier runs a `_migrations` entry only between two versions it can read from tags
+    (`from < entry <= to`), so the working tree must be newer than every release.
+    """
+    major = max(int(version.split(".")[0]) for version in released_versions())
+    return f"v{major + 1}.0.0"
+
+
 def template_with_history(destination: Path) -> Path:
-    """The repository's history with its tags, and the working tree committed on top of it."""
+    """The repository's history, every release tagged, and the working tree tagged on top.
+
+    A release found by its CHANGELOG commit gets its tag here, so copier knows the version
+    a project came from and which `_migrations` entries an update crosses.
+    """
     git(REPO_ROOT, "clone", "--quiet", "--no-local", str(REPO_ROOT), str(destination))
+    for version in released_versions():
+        if not git(destination, "tag", "--list", f"v{version}").strip():
+            git(destination, "tag", f"v{version}", str(release_ref(version)))
     for name in git(destination, "ls-files", "-z").split("\0"):
         if name:
             (destination / name).unlink()
     copy_working_tree(destination)
     commit_everything(destination, "Working tree")
+    git(destination, "tag", working_tree_tag())
     return destination
 
 
@@ -430,27 +459,27 @@ def test_changed_answers_change_every_answer(template_repo: Path, tmp_path: Path
 def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render(
     version: str, answer_set: str, tmp_path: Path, record_step: RecordStep
 ) -> None:
-    release = release_ref(version)
-    assert release is not None
     template = template_with_history(tmp_path / "template")
+    release, current = f"v{version}", working_tree_tag()
     release_config = yaml.safe_load(git(template, "show", f"{release}:copier.yml"))
+    questions = asked_questions(release_config)
     answers = {
         question: answer
         for question, answer in ANSWER_SETS[answer_set].items()
-        if question in asked_questions(release_config)
+        if question in questions and offered(release_config[question], answer)
     }
 
     project = render(template, tmp_path / "updated", release, answers)
     given = stored_answers(project)
     row = f"update-from-{version}-{answer_set}"
-    record_step(row, "copier update", update(project, "HEAD"))
+    record_step(row, "copier update", update(project, current))
     kept = stored_answers(project)
     expected = {
-        QUESTION_CHANGES.get(question, question): given[question]
-        for question in asked_questions(release_config)
-        if QUESTION_CHANGES.get(question, question) is not None
+        new_name: given[question]
+        for question in sorted(questions)
+        if (new_name := QUESTION_CHANGES.get(question, question)) is not None
     }
-    fresh = render(template, tmp_path / "fresh", "HEAD", expected)
+    fresh = render(template, tmp_path / "fresh", current, expected)
 
     # A question renamed without a `_migrations` entry falls back to its default here.
     assert {q: kept.get(q) for q in expected} == expected, "the update lost answers"
