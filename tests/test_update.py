@@ -463,10 +463,13 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     release, current = f"v{version}", working_tree_tag()
     release_config = yaml.safe_load(git(template, "show", f"{release}:copier.yml"))
     questions = asked_questions(release_config)
+    # The answer sets name the questions as they are now; a release may know them by another.
+    current_names = {question: QUESTION_CHANGES.get(question, question) for question in questions}
     answers = {
-        question: answer
-        for question, answer in ANSWER_SETS[answer_set].items()
-        if question in questions and offered(release_config[question], answer)
+        question: ANSWER_SETS[answer_set][name]
+        for question, name in current_names.items()
+        if name in ANSWER_SETS[answer_set]
+        and offered(release_config[question], ANSWER_SETS[answer_set][name])
     }
 
     project = render(template, tmp_path / "updated", release, answers)
@@ -474,11 +477,7 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     row = f"update-from-{version}-{answer_set}"
     record_step(row, "copier update", update(project, current))
     kept = stored_answers(project)
-    expected = {
-        new_name: given[question]
-        for question in sorted(questions)
-        if (new_name := QUESTION_CHANGES.get(question, question)) is not None
-    }
+    expected = {name: given[question] for question, name in current_names.items() if name}
     fresh = render(template, tmp_path / "fresh", current, expected)
 
     # A question renamed without a `_migrations` entry falls back to its default here.
