@@ -394,14 +394,14 @@ CHANGED_ANSWERS: dict[str, Any] = {
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 
 
-def asked_questions(config: dict[str, Any]) -> set[str]:
-    """The questions of a copier.yml whose answers a project stores (not hidden ones)."""
-    return {
-        name
-        for name, question in config.items()
-        if not name.startswith("_")
-        and not (isinstance(question, dict) and question.get("when") is False)
-    }
+def questions_of(config: dict[str, Any]) -> set[str]:
+    """The questions of a copier.yml (its other keys are copier's settings: `_...`)."""
+    return {name for name in config if not name.startswith("_")}
+
+
+def answered_questions(project: Path) -> set[str]:
+    """The questions whose answers a project stores (all but the hidden, computed ones)."""
+    return {name for name in stored_answers(project) if not name.startswith("_")}
 
 
 def offered(question: dict[str, Any], answer: Any) -> bool:
@@ -446,8 +446,8 @@ def template_with_history(destination: Path) -> Path:
 
 def test_changed_answers_change_every_answer(template_repo: Path, tmp_path: Path) -> None:
     """Otherwise the update from each release below would not cover every question."""
-    defaults = stored_answers(render(template_repo, tmp_path / "defaults", "v1.0.0"))
-    questions = asked_questions(yaml.safe_load((template_repo / "copier.yml").read_text()))
+    project = render(template_repo, tmp_path / "defaults", "v1.0.0")
+    defaults, questions = stored_answers(project), answered_questions(project)
     unchanged = {q: defaults.get(q) for q in questions if CHANGED_ANSWERS.get(q) == defaults.get(q)}
 
     assert sorted(questions - set(CHANGED_ANSWERS)) == [], "questions CHANGED_ANSWERS misses"
@@ -462,9 +462,8 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     template = template_with_history(tmp_path / "template")
     release, current = f"v{version}", working_tree_tag()
     release_config = yaml.safe_load(git(template, "show", f"{release}:copier.yml"))
-    questions = asked_questions(release_config)
     # The answer sets name the questions as they are now; a release may know them by another.
-    current_names = {question: QUESTION_CHANGES.get(question, question) for question in questions}
+    current_names = {q: QUESTION_CHANGES.get(q, q) for q in questions_of(release_config)}
     answers = {
         question: ANSWER_SETS[answer_set][name]
         for question, name in current_names.items()
@@ -473,11 +472,15 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     }
 
     project = render(template, tmp_path / "updated", release, answers)
-    given = stored_answers(project)
+    given, answered = stored_answers(project), answered_questions(project)
     row = f"update-from-{version}-{answer_set}"
     record_step(row, "copier update", update(project, current))
     kept = stored_answers(project)
-    expected = {name: given[question] for question, name in current_names.items() if name}
+    expected = {
+        name: given[question]
+        for question in answered
+        if (name := current_names[question]) is not None
+    }
     fresh = render(template, tmp_path / "fresh", current, expected)
 
     # A question renamed without a `_migrations` entry falls back to its default here.
