@@ -70,7 +70,7 @@ def fast(session: nox.Session) -> None:
 def wheels(session: nox.Session) -> None:
     """Every dependency resolves to wheels for each offered Python (needs PyPI; seconds)."""
     session.install(*TEST_TOOLS, "uv")
-    session.run("pytest", "-m", "wheels", *session.posargs)
+    session.run("pytest", "tests/test_wheels.py", *session.posargs)
 
 
 @nox.session(python=PYTHON, name="reserved-names", default=False)
