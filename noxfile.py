@@ -1,4 +1,4 @@
-"""The template's own checks as nox sessions: lint, fast, one session per variant, update.
+"""The template's own checks as nox sessions: lint, docs, fast, wheels, one per variant, update.
 
 `uvx nox` runs every default session; `uvx nox -l` lists them.
 """
@@ -13,10 +13,14 @@ from tests.variants import VARIANTS
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "docs", "fast", "variant", "update"]
+nox.options.sessions = ["lint", "docs", "fast", "wheels", "variant", "update"]
 
 PYTHON = "3.11"
-TEST_TOOLS = ["pytest", "pytest-copie", "copier"]
+#: copier renders; python-dotenv reads .env files as the generated settings do.
+TEST_TOOLS = ["pytest", "copier", "python-dotenv"]
+#: The standard-library module names of every Python version, for the reserved package names
+#: (tests/reserved_names.py); pinned, so the list in copier.yml changes only on purpose.
+STDLIB_LIST = "stdlib-list==0.12.0"
 #: Starts disposable PostgreSQL and Redis containers for the generated suites when neither a
 #: TEST_*_URL nor a local server is there but a Docker engine is (tests/servers.py);
 #: 4.15 moved the modules to testcontainers.community.
@@ -50,9 +54,30 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def fast(session: nox.Session) -> None:
-    """Render every option combination and check the files (seconds)."""
-    session.install(*TEST_TOOLS, *RENDER_CHECKERS, "uv")
-    session.run("pytest", "-m", "not variant and not update", *session.posargs)
+    """Render every option combination and check the files (seconds, offline)."""
+    session.install(*TEST_TOOLS, *RENDER_CHECKERS, STDLIB_LIST)
+    session.run(
+        "pytest",
+        "-m",
+        "not variant and not update and not wheels",
+        *session.posargs,
+        # Nothing here may reach the network; uv, should a check ever call it, must not try.
+        env={"UV_OFFLINE": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """Every dependency resolves to wheels for each offered Python (needs PyPI; seconds)."""
+    session.install(*TEST_TOOLS, "uv")
+    session.run("pytest", "tests/test_wheels.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, name="reserved-names", default=False)
+def reserved_names(session: nox.Session) -> None:
+    """Rewrite the package names copier.yml refuses (tests/reserved_names.py)."""
+    session.install(*TEST_TOOLS, STDLIB_LIST)
+    session.run("python", "-m", "tests.reserved_names", "--write", *session.posargs)
 
 
 # One session per variant, named by its answers: `variant(sqlmodel-auth-redis-worker-adminer)`.

@@ -16,15 +16,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 
 from tests import servers
-from tests.commands import describe, run
-from tests.conftest import (
-    GENERATED_PYTEST,
+from tests.commands import describe
+from tests.projects import (
+    Timed,
     copy_working_tree,
+    install,
     project_environment,
+    render_project,
+    run_generated_suite,
     summary_line,
 )
 from tests.variants import VARIANTS
@@ -33,14 +35,11 @@ from tests.variants import VARIANTS
 PYTEST_TIME = re.compile(r"(\d+) passed.* in (\d+(?:\.\d+)?)s")
 
 
-def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Run a command and return its wall time; stop the benchmark if it fails."""
-    started = time.perf_counter()
-    result = run(args, cwd, env)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(describe(result))
-    return elapsed
+def succeeded(step: Timed) -> Timed:
+    """The step, if its command succeeded; otherwise stop the benchmark with its output."""
+    if step.result.returncode != 0:
+        sys.exit(describe(step.result))
+    return step
 
 
 def suite_runs(project: Path, env: dict[str, str], runs: int) -> tuple[int, list[float]]:
@@ -48,9 +47,9 @@ def suite_runs(project: Path, env: dict[str, str], runs: int) -> tuple[int, list
     times = []
     tests = 0
     for _ in range(runs):
-        result = run(GENERATED_PYTEST, project, env)
+        result = succeeded(run_generated_suite(project, env)).result
         match = PYTEST_TIME.search(summary_line(result.stdout))
-        if result.returncode != 0 or match is None:
+        if match is None:
             sys.exit(describe(result))
         tests, seconds = int(match.group(1)), float(match.group(2))
         times.append(seconds)
@@ -65,11 +64,10 @@ def bench(
     env: dict[str, str],
     runs: int,
 ) -> list[str]:
-    project = workdir / name
     started = time.perf_counter()
-    copier.run_copy(str(template), str(project), data=answers, defaults=True, quiet=True)
+    project = render_project(template, workdir / name, answers)
     render = time.perf_counter() - started
-    sync = timed(["uv", "sync", "--python", answers["python_version"]], project, env)
+    sync = succeeded(install(project, answers["python_version"], env)).seconds
     tests, times = suite_runs(project, env, runs)
     return [
         name,

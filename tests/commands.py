@@ -1,5 +1,6 @@
 """Run the external tools the tests drive, and fail readably when one is missing or fails."""
 
+import hashlib
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -62,3 +63,46 @@ def assert_succeeded(result: subprocess.CompletedProcess[str]) -> None:
 def check(args: Sequence[str], cwd: Path) -> None:
     """Run a command and fail with its output unless it succeeds."""
     assert_succeeded(run(args, cwd))
+
+
+def content_digest(cwd: Path, inputs: Sequence[str]) -> str:
+    """A hash of the named files' contents (a missing file counts as absent)."""
+    digest = hashlib.sha256()
+    for name in inputs:
+        path = cwd / name
+        data = path.read_bytes() if path.is_file() else None
+        size = "absent" if data is None else str(len(data))
+        digest.update(f"{name}\0{size}\0".encode())
+        digest.update(data or b"")
+    return digest.hexdigest()
+
+
+class ChecksByContent:
+    """Static checks run once per distinct input; renders with identical files share the result.
+
+    A result is keyed by the command line and the content of every file the checker reads,
+    so a check runs again exactly when something it could see differs. Each test still
+    fails on its own when the shared result is a failure.
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[tuple[str, ...], str], subprocess.CompletedProcess[str]] = {}
+        #: checker name -> [checks the tests asked for, checks actually run].
+        self.counts: dict[str, list[int]] = {}
+
+    def check(self, args: Sequence[str], cwd: Path, inputs: Sequence[str]) -> None:
+        """Fail with the checker's output unless it passes `inputs` (relative to `cwd`)."""
+        counts = self.counts.setdefault(Path(args[0]).name, [0, 0])
+        counts[0] += 1
+        key = (tuple(args), content_digest(cwd, inputs))
+        if key not in self._results:
+            counts[1] += 1
+            self._results[key] = run(args, cwd)
+        assert_succeeded(self._results[key])
+
+    def summary(self) -> str:
+        """ "hadolint 4 runs for 48 checks, ..." """
+        return ", ".join(
+            f"{name} {runs} runs for {asked} checks"
+            for name, (asked, runs) in sorted(self.counts.items())
+        )

@@ -1,9 +1,6 @@
-"""Shared test machinery: the template location, cached renders, --variant and step timings."""
+"""Shared test machinery: cached renders, static checks by content, --variant and step timings."""
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +8,17 @@ from typing import Any
 import pytest
 
 from tests import servers
+from tests.commands import ChecksByContent
+from tests.projects import REPO_ROOT as REPO_ROOT  # re-exported: test modules import it here
+from tests.projects import copy_working_tree, project_environment, render_project
 from tests.variants import VARIANTS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: variant name -> step name -> seconds, filled by the variant tier, printed at the end.
 STEP_TIMINGS = pytest.StashKey[dict[str, dict[str, float]]]()
 #: variant name -> number of tests its generated suite ran.
 GENERATED_TESTS = pytest.StashKey[dict[str, str]]()
+#: The static checks of the session, run once per distinct input.
+STATIC_CHECKS = pytest.StashKey[ChecksByContent]()
 
 Render = Callable[..., Path]
 RecordStep = Callable[[str, str, float], None]
@@ -35,29 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # pytest-copie renders the template given by --template (default: the current
-    # directory); point it at this repository wherever pytest is started from.
-    if not (Path(config.option.template) / "copier.yml").is_file():
-        config.option.template = str(REPO_ROOT)
     config.stash[STEP_TIMINGS] = {}
     config.stash[GENERATED_TESTS] = {}
-
-
-def copy_working_tree(destination: Path) -> None:
-    """Copy this repository's files as they are on disk: tracked and new, minus the ignored."""
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for name in sorted(set(listing.split("\0")) - {""}):
-        source = REPO_ROOT / name
-        if source.is_file():  # a tracked file deleted in the working tree is not copied
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    config.stash[STATIC_CHECKS] = ChecksByContent()
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +53,7 @@ def template_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def render(copie_session: Any, template_copy: Path) -> Render:
+def render(template_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Render:
     """Render the template (uncommitted changes included) with the given answers.
 
     Unanswered questions take their defaults. Each answer set is rendered once per
@@ -85,14 +65,17 @@ def render(copie_session: Any, template_copy: Path) -> Render:
         # Answers may be lists (compose_services), so the key is their canonical JSON.
         key = json.dumps(answers, sort_keys=True)
         if key not in rendered:
-            result = copie_session.copy(extra_answers=answers, template_dir=template_copy)
-            if result.exception is not None:
-                message = f"rendering with {answers} failed: {result.exception}"
-                raise RuntimeError(message) from result.exception
-            rendered[key] = result.project_dir
+            destination = tmp_path_factory.mktemp("render") / "project"
+            rendered[key] = render_project(template_copy, destination, answers)
         return rendered[key]
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def checks_by_content(pytestconfig: pytest.Config) -> ChecksByContent:
+    """Run a static checker once per distinct content of the files it reads."""
+    return pytestconfig.stash[STATIC_CHECKS]
 
 
 @pytest.fixture(scope="session")
@@ -107,18 +90,6 @@ def redis_url() -> Iterator[str]:
     """The Redis server of the generated suites (see tests/servers.py for the order)."""
     with servers.provide(servers.REDIS) as url:
         yield url
-
-
-def project_environment() -> dict[str, str]:
-    """The environment of a generated project's commands (add the test servers' URLs).
-
-    nox points UV_PROJECT_ENVIRONMENT at its session's virtualenv; left in place, `uv sync`
-    would install the project there (removing nox's own tools) instead of into its .venv.
-    """
-    leaks = {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
-    env = {k: v for k, v in os.environ.items() if k not in leaks}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -148,22 +119,10 @@ def record_test_count(pytestconfig: pytest.Config) -> RecordTestCount:
     return _record
 
 
-#: A generated project's own test suite, run in its installed .venv.
-GENERATED_PYTEST = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"]
-
-
-def summary_line(pytest_output: str) -> str:
-    """A pytest run's last line without its "=" frame: "97 passed in 2.31s", or ""."""
-    lines = pytest_output.strip().splitlines()
-    return lines[-1].strip("= ") if lines else ""
-
-
-def suite_result(pytest_output: str) -> str:
-    """ "97 passed in 2.31s" from a pytest run's last line: its tests and its own run time."""
-    return summary_line(pytest_output) or "-"
-
-
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    checks = config.stash.get(STATIC_CHECKS, None)
+    if checks is not None and checks.counts:
+        terminalreporter.write_line(f"static checks, identical files once: {checks.summary()}")
     timings = config.stash.get(STEP_TIMINGS, {})
     if not timings:
         return

