@@ -5,11 +5,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 
 from tests.commands import check, require_tool
-from tests.conftest import REPO_ROOT
+from tests.projects import render_project
 
 #: Answers that must render into files that parse, lint and keep the text exactly.
 ACCEPTED: list[dict[str, str]] = [
@@ -57,16 +56,8 @@ REFUSED: list[tuple[dict[str, str], str]] = [
 ]
 
 
-def render(destination: Path, **answers: Any) -> None:
-    copier.run_copy(
-        str(REPO_ROOT),
-        str(destination),
-        data={"project_slug": "hostile", **answers},
-        defaults=True,
-        unsafe=True,
-        vcs_ref="HEAD",
-        quiet=True,
-    )
+def render(template: Path, destination: Path, **answers: Any) -> None:
+    render_project(template, destination, {"project_slug": "hostile", **answers})
 
 
 def class_attribute(source: str, class_name: str, attribute: str) -> object:
@@ -86,9 +77,9 @@ def class_attribute(source: str, class_name: str, attribute: str) -> object:
 
 @pytest.mark.parametrize("answers", ACCEPTED, ids=lambda answers: answers["project_name"])
 def test_hostile_answers_are_escaped_for_every_file_they_land_in(
-    tmp_path: Path, answers: dict[str, str]
+    template_copy: Path, tmp_path: Path, answers: dict[str, str]
 ) -> None:
-    render(tmp_path, **answers)
+    render(template_copy, tmp_path, **answers)
 
     package = tmp_path / "src" / "hostile"
     pyproject = tomllib.loads((tmp_path / "pyproject.toml").read_text())
@@ -117,11 +108,11 @@ def test_hostile_answers_are_escaped_for_every_file_they_land_in(
     ids=lambda value: repr(value)[:40] if isinstance(value, dict) else "",
 )
 def test_answers_that_cannot_be_escaped_are_refused_before_any_file_is_written(
-    tmp_path: Path, answers: dict[str, str], message: str
+    template_copy: Path, tmp_path: Path, answers: dict[str, str], message: str
 ) -> None:
     destination = tmp_path / "project"
 
     with pytest.raises(ValueError, match=message):
-        render(destination, **answers)
+        render(template_copy, destination, **answers)
 
     assert not destination.exists() or not any(destination.iterdir())
