@@ -83,7 +83,7 @@ def reserved_names(session: nox.Session) -> None:
 
 
 # One session per variant, named by its answers: `variant(sqlmodel-auth-redis-worker-adminer)`.
-# Rather than all 36 valid combinations (about 30 seconds each), the variant tier runs the 10
+# Rather than all 36 valid combinations (about 40 seconds each), the variant tier runs the 10
 # listed, with the reasons, in tests/variants.py (the tests read the same list): every ORM
 # with auth on and off and with every service, Redis both with auth (rate limit) and without
 # (item cache), the worker with every ORM. The fast tier renders and checks all 36.

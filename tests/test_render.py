@@ -71,12 +71,15 @@ COMMON_FILES = [
     "src/{package}/items/schemas.py",
     "src/{package}/logs.py",
     "src/{package}/main.py",
+    "src/{package}/openapi.py",
+    "src/{package}/routing.py",
     "src/{package}/settings.py",
     "tests/conftest.py",
     "tests/database.py",
     "tests/items/test_router.py",
     "tests/test_logs.py",
     "tests/test_migrations.py",
+    "tests/test_openapi.py",
     "tests/test_settings.py",
 ]
 #: Alembic's files, rendered for the SQLAlchemy-based ORMs only.

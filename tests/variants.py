@@ -43,7 +43,7 @@ def answer_set(
 
 
 #: The option combinations the variant tier covers; names are derived from these. Each
-#: variant takes about 30 seconds, so rather than all 36 valid combinations of ORM, auth
+#: variant takes about 40 seconds, so rather than all 36 valid combinations of ORM, auth
 #: and services, this is a representative set of 10 in which
 #: - every ORM runs with auth on and off, and with every service;
 #: - every ORM runs Redis both ways: the sign-in rate limit (auth on) and the item cache
