@@ -93,12 +93,10 @@ AUTH_PATHS = [
     "tests/users",
 ]
 #: The modules each service adds, rendered only when it is selected; {package} is the package
-#: name. Redis serves the sign-in rate limit with auth and the item cache without it.
+#: name. Redis serves the item cache without auth (with auth, the sign-in limits, which are
+#: counted in memory without Redis, so auth/rate_limit.py is an auth module).
 SERVICE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{package}/redis_client.py": lambda answers: "redis" in answers["compose_services"],
-    "src/{package}/auth/rate_limit.py": (
-        lambda answers: "redis" in answers["compose_services"] and answers["auth"]
-    ),
     "src/{package}/items/cache.py": (
         lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
     ),
@@ -111,7 +109,7 @@ BASE_COMPOSE_SERVICES = {"db", "migrate", "app"}
 SERVICE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "REDIS_URL": lambda answers: "redis" in answers["compose_services"],
     "REDIS_KEY_PREFIX": lambda answers: "redis" in answers["compose_services"],
-    "LOGIN_RATE_LIMIT": lambda answers: "redis" in answers["compose_services"] and answers["auth"],
+    "REDIS_TIMEOUT": lambda answers: "redis" in answers["compose_services"],
     "ITEM_CACHE_SECONDS": (
         lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
     ),
