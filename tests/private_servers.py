@@ -164,6 +164,7 @@ def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
     is private to the current user, which PostgreSQL may not run as.
     """
     directory = Path(tempfile.mkdtemp(prefix="outage-servers-"))
+    directory.chmod(0o711)  # PostgreSQL's account must reach its own directory inside
     postgres, redis = PrivatePostgres(directory / "postgres"), PrivateRedis(directory / "redis")
     postgres.directory.mkdir()
     redis.directory.mkdir()
