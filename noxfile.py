@@ -1,4 +1,4 @@
-"""The template's own checks as nox sessions: lint, docs, fast, wheels, one per variant, update.
+"""The template's own checks as nox sessions: lint, docs, fast, wheels, variants, outage, update.
 
 `uvx nox` runs every default session; `uvx nox -l` lists them.
 """
@@ -15,7 +15,7 @@ from tests.variants import VARIANTS
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "docs", "fast", "wheels", "variant", "update"]
+nox.options.sessions = ["lint", "docs", "fast", "wheels", "variant", "outage", "update"]
 
 PYTHON = "3.11"
 #: copier renders; python-dotenv reads .env files as the generated settings do.
@@ -61,7 +61,7 @@ def fast(session: nox.Session) -> None:
     session.run(
         "pytest",
         "-m",
-        "not variant and not update and not wheels",
+        "not variant and not update and not wheels and not outage",
         *session.posargs,
         # Nothing here may reach the network; uv, should a check ever call it, must not try.
         env={"UV_OFFLINE": "1"},
@@ -96,6 +96,22 @@ def variant(session: nox.Session, variant: str) -> None:
         "pytest",
         "tests/test_variants.py",
         f"--variant={variant}",
+        *session.posargs,
+        env={"UV_PYTHON_DOWNLOADS": "never"},
+    )
+
+
+@nox.session(python=PYTHON)
+def outage(session: nox.Session) -> None:
+    """Serve one variant per ORM while its PostgreSQL and Redis stop and freeze (minutes).
+
+    Runs its own PostgreSQL (initdb, pg_ctl) and redis-server on free ports; the shared
+    servers of the other sessions are never touched.
+    """
+    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis")
+    session.run(
+        "pytest",
+        "tests/test_outages.py",
         *session.posargs,
         env={"UV_PYTHON_DOWNLOADS": "never"},
     )

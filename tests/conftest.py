@@ -21,11 +21,14 @@ GENERATED_TESTS = pytest.StashKey[dict[str, str]]()
 FUZZ_RESULTS = pytest.StashKey[dict[str, dict[int, str]]]()
 #: The static checks of the session, run once per distinct input.
 STATIC_CHECKS = pytest.StashKey[ChecksByContent]()
+#: variant name -> outage -> (readiness answer, longest request, recovery) in seconds.
+OUTAGE_FIGURES = pytest.StashKey[dict[str, dict[str, tuple[float, float, float]]]]()
 
 Render = Callable[..., Path]
 RecordStep = Callable[[str, str, float], None]
 RecordTestCount = Callable[[str, str], None]
 RecordFuzzResult = Callable[[str, int, str], None]
+RecordOutage = Callable[[str, str, tuple[float, float, float]], None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GENERATED_TESTS] = {}
     config.stash[FUZZ_RESULTS] = {}
     config.stash[STATIC_CHECKS] = ChecksByContent()
+    config.stash[OUTAGE_FIGURES] = {}
 
 
 @pytest.fixture(scope="session")
@@ -134,10 +138,31 @@ def record_fuzz_result(pytestconfig: pytest.Config) -> RecordFuzzResult:
     return _record
 
 
+@pytest.fixture(scope="session")
+def record_outage(pytestconfig: pytest.Config) -> RecordOutage:
+    """Record what one outage of one variant measured, for the summary table."""
+    figures = pytestconfig.stash[OUTAGE_FIGURES]
+
+    def _record(variant: str, outage: str, measured: tuple[float, float, float]) -> None:
+        figures.setdefault(variant, {})[outage] = measured
+
+    return _record
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     checks = config.stash.get(STATIC_CHECKS, None)
     if checks is not None and checks.counts:
         terminalreporter.write_line(f"static checks, identical files once: {checks.summary()}")
+    outages = config.stash.get(OUTAGE_FIGURES, {})
+    if outages:
+        header = ["project", "outage", "ready answered", "longest request", "recovered in"]
+        rows = [
+            [variant, outage, *(_seconds(value) for value in measured)]
+            for variant, row in outages.items()
+            for outage, measured in row.items()
+        ]
+        title = "outages per served project (seconds)"
+        _write_table(terminalreporter, title, header, rows, text_columns=2)
     timings = config.stash.get(STEP_TIMINGS, {})
     if not timings:
         return
@@ -155,11 +180,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         ]
         for variant, row in timings.items()
     ]
+    _write_table(terminalreporter, "timings per rendered project (seconds)", header, rows)
+
+
+def _write_table(
+    terminalreporter: Any,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    text_columns: int = 1,
+) -> None:
+    """The first `text_columns` columns left-aligned, the figures after them right-aligned."""
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    terminalreporter.write_sep("=", "timings per rendered project (seconds)")
+    terminalreporter.write_sep("=", title)
     for line in [header, *rows]:
-        cells = [line[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
+        cells = [
+            cell.ljust(width)
+            for cell, width in zip(line[:text_columns], widths[:text_columns], strict=True)
+        ]
+        cells += [
+            cell.rjust(width)
+            for cell, width in zip(line[text_columns:], widths[text_columns:], strict=True)
+        ]
         terminalreporter.write_line("  ".join(cells))
 
 

@@ -120,6 +120,7 @@ SERVICE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "REDIS_KEY_PREFIX": lambda answers: "redis" in answers["compose_services"],
     "LOGIN_RATE_LIMIT": lambda answers: answers["auth"],
     "LOGIN_ADDRESS_RATE_LIMIT": lambda answers: answers["auth"],
+    "REDIS_TIMEOUT": lambda answers: "redis" in answers["compose_services"],
     "ITEM_CACHE_SECONDS": (
         lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
     ),

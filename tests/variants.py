@@ -77,3 +77,15 @@ def variant_name(answers: dict[str, Any]) -> str:
 
 #: Variant name -> the answers rendered for it.
 VARIANTS: dict[str, dict[str, Any]] = {variant_name(answers): answers for answers in _ANSWER_SETS}
+
+#: The outage tier (tests/test_outages.py) serves one variant per ORM, each with Redis,
+#: and stops and freezes its PostgreSQL and its Redis; the worker rides along once (its
+#: import endpoint enqueues through Redis), and auth both ways (sign-in needs both servers).
+OUTAGE_VARIANTS: dict[str, dict[str, Any]] = {
+    variant_name(answers): answers
+    for answers in [
+        answer_set("sqlalchemy", auth=True, services=["redis", "worker"]),
+        answer_set("sqlmodel", auth=False, services=["redis"]),
+        answer_set("tortoise", auth=True, services=["redis"]),
+    ]
+}
