@@ -3,6 +3,8 @@
 `uvx nox` runs every default session; `uvx nox -l` lists them.
 """
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,6 +110,33 @@ def bench(session: nox.Session) -> None:
     """
     session.install(*TEST_TOOLS, "uv", "redis", CONTAINERS)
     session.run("python", "-m", "tests.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def perf(session: nox.Session) -> None:
+    """Throughput of each ORM's service as a ratio to a bare reference app; prints a table.
+
+    Not part of `uvx nox`: a benchmark reports, it does not pass or fail. Needs wrk, which
+    it installs from the Debian packages when it runs as root. Pass ORMs, `--seconds N`
+    and `--rounds N` after `--`.
+    """
+    if shutil.which("wrk") is None and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "wrk", external=True)
+    session.install(
+        *TEST_TOOLS,
+        "uv",
+        "psycopg[binary]",
+        CONTAINERS,
+        "starlette",
+        "uvicorn",
+        "asyncpg",
+        "pyjwt",
+        "orjson",
+    )
+    session.run(
+        "python", "-m", "tests.perf", *session.posargs, env={"UV_PYTHON_DOWNLOADS": "never"}
+    )
 
 
 @nox.session(python=PYTHON)

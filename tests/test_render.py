@@ -63,17 +63,21 @@ COMMON_FILES = [
     "pyproject.toml",
     "src/{package}/__init__.py",
     "src/{package}/db.py",
+    "src/{package}/errors.py",
     "src/{package}/health/router.py",
     "src/{package}/items/models.py",
     "src/{package}/items/repository.py",
     "src/{package}/items/router.py",
     "src/{package}/items/schemas.py",
+    "src/{package}/logs.py",
     "src/{package}/main.py",
     "src/{package}/settings.py",
     "tests/conftest.py",
     "tests/database.py",
     "tests/items/test_router.py",
+    "tests/test_logs.py",
     "tests/test_migrations.py",
+    "tests/test_settings.py",
 ]
 #: Alembic's files, rendered for the SQLAlchemy-based ORMs only.
 ALEMBIC_FILES = ["alembic.ini", "migrations/env.py", "migrations/script.py.mako"]
@@ -91,19 +95,19 @@ AUTH_PATHS = [
     "src/{package}/cli.py",
     "tests/auth",
     "tests/users",
+    "tests/user_fixtures.py",
 ]
 #: The modules each service adds, rendered only when it is selected; {package} is the package
-#: name. Redis serves the sign-in rate limit with auth and the item cache without it.
+#: name. Redis holds the sign-in limits with auth and the item cache without it.
 SERVICE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{package}/redis_client.py": lambda answers: "redis" in answers["compose_services"],
-    "src/{package}/auth/rate_limit.py": (
-        lambda answers: "redis" in answers["compose_services"] and answers["auth"]
-    ),
     "src/{package}/items/cache.py": (
         lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
     ),
     "src/{package}/worker.py": lambda answers: "worker" in answers["compose_services"],
     "src/{package}/items/jobs.py": lambda answers: "worker" in answers["compose_services"],
+    "src/{package}/items/import_router.py": lambda answers: "worker" in answers["compose_services"],
+    "tests/redis_fixtures.py": lambda answers: "redis" in answers["compose_services"],
 }
 #: The compose services of every project; each selected service adds its own.
 BASE_COMPOSE_SERVICES = {"db", "migrate", "app"}
@@ -111,7 +115,8 @@ BASE_COMPOSE_SERVICES = {"db", "migrate", "app"}
 SERVICE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "REDIS_URL": lambda answers: "redis" in answers["compose_services"],
     "REDIS_KEY_PREFIX": lambda answers: "redis" in answers["compose_services"],
-    "LOGIN_RATE_LIMIT": lambda answers: "redis" in answers["compose_services"] and answers["auth"],
+    "LOGIN_RATE_LIMIT": lambda answers: answers["auth"],
+    "LOGIN_ADDRESS_RATE_LIMIT": lambda answers: answers["auth"],
     "ITEM_CACHE_SECONDS": (
         lambda answers: "redis" in answers["compose_services"] and not answers["auth"]
     ),

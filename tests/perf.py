@@ -1,0 +1,478 @@
+"""Throughput of each ORM's generated service as a ratio to a bare reference app.
+
+`uvx nox -s perf` (or `-- sqlalchemy tortoise --seconds 5 --rounds 3`) renders each ORM's
+variant with authentication, migrates a fresh database, creates a user with 20 items and
+serves the service with one uvicorn worker pinned to core 0, next to the reference app of
+tests/perf_reference.py on the same core. wrk, pinned to core 1, loads them alternately in
+short bursts; medians over the rounds are printed with the ratio to the reference, which
+is the figure of merit: this machine's speed drifts by up to 25% between runs, a ratio
+measured side by side does not. Also printed: cold start, import time, runtime venv size,
+RSS after the load and PostgreSQL round trips per request (counted by a proxy).
+
+Only 127.0.0.1 is ever loaded, and every burst is bounded in time.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests import servers
+from tests.projects import (
+    REPO_ROOT,
+    copy_working_tree,
+    project_environment,
+    render_project,
+)
+from tests.served import MIGRATE, free_port, libpq_url, scratch_database
+from tests.variants import ORMS, PYTHON_VERSION, answer_set
+
+PACKAGE = "my_service"
+CONNECTIONS = 32
+ITEMS = 20
+ENDPOINTS = ("GET /items", "GET /items/{id}", "POST /items", "GET /users/me")
+#: Not part of the reference comparison: the service's own PostgreSQL round trips.
+ROUND_TRIP_REQUESTS = 50
+
+
+@dataclass
+class Burst:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class OrmResult:
+    orm: str
+    bursts: dict[tuple[str, str], list[Burst]] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    round_trips: dict[str, float] = field(default_factory=dict)
+
+
+def run(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 - every argument is ours
+        list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"`{' '.join(args)}` failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: object = None, form: bool = False
+) -> object:
+    data, headers = None, {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if body is not None and form:
+        data = urllib.parse.urlencode(body).encode()  # type: ignore[arg-type]
+    elif body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """Seconds from now until GET url answers 200."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            sys.exit(f"{url}: the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.01)
+    sys.exit(f"{url} did not answer within {timeout} s")
+
+
+def pinned(core: int, command: Sequence[str]) -> list[str]:
+    """The command, run on one CPU core only."""
+    return [shutil.which("taskset") or "taskset", "-c", str(core), *command]
+
+
+@contextmanager
+def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
+    """Run one uvicorn worker pinned to core 0 until it is ready; yield its base URL and pid.
+
+    The readiness wait is kept as `serve.last_start`, for the cold-start figure.
+    """
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - every argument is ours
+        pinned(0, [*command, "--port", str(port), "--log-level", "warning"]),
+        cwd=cwd,
+        env=dict(env),
+        # wrk drops its connections at the end of a burst, which servers log as errors.
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        STARTS.append(wait_ready(f"http://127.0.0.1:{port}/health/ready", process))
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+#: Seconds from launch to ready of every server `serve` started.
+STARTS: list[float] = []
+
+
+def cold_start(command: Sequence[str], cwd: Path, env: Mapping[str, str], runs: int = 5) -> float:
+    """Median seconds from launch to the first 200 of /health/ready."""
+    for _ in range(runs):
+        with serve(command, cwd, env):
+            pass
+    return statistics.median(STARTS[-runs:])
+
+
+def wrk_script(directory: Path, endpoint: str, token: str) -> Path:
+    method = endpoint.split()[0]
+    lines = [f'wrk.method = "{method}"', f'wrk.headers["Authorization"] = "Bearer {token}"']
+    if method == "POST":
+        lines += [
+            'wrk.headers["Content-Type"] = "application/json"',
+            'wrk.body = \'{"title": "A benchmark item", "description": "written by wrk"}\'',
+        ]
+    script = directory / f"{method.lower()}.lua"
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def load(url: str, script: Path, seconds: float) -> Burst:
+    wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    output = subprocess.run(  # noqa: S603 - every argument is ours
+        pinned(1, wrk), capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    return Burst(rps, latency(output, "50%"), latency(output, "99%"), errors)
+
+
+def latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+# --- PostgreSQL round trips, counted by a proxy between the service and the server -----
+
+
+#: The codes of SSLRequest and GSSENCRequest.
+ENCRYPTION_REQUESTS = {80877103, 80877104}
+
+
+class RoundTripCounter:
+    """A TCP proxy that counts the client's round trips: Sync and simple Query messages."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.round_trips = 0
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._started.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._connection, "127.0.0.1", self.port)
+        )
+        self._started.set()
+        self._loop.run_until_complete(server.serve_forever())
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        # The startup packets have no type byte: a length, then the body. Encryption
+        # requests are refused here (the server never sees them), so the stream stays
+        # readable; the client then sends its startup message in the clear.
+        while True:
+            length = int.from_bytes(await reader.readexactly(4))
+            body = await reader.readexactly(length - 4)
+            if int.from_bytes(body[:4]) in ENCRYPTION_REQUESTS:
+                writer.write(b"N")
+                await writer.drain()
+                continue
+            upstream_writer.write(length.to_bytes(4) + body)
+            break
+        directions = [
+            asyncio.ensure_future(self._client_to_server(reader, upstream_writer)),
+            asyncio.ensure_future(self._pipe(upstream_reader, writer)),
+        ]
+        # Either side closing ends the connection: close both, as a direct one would.
+        await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
+        for direction in directions:
+            direction.cancel()
+        writer.close()
+        upstream_writer.close()
+
+    async def _client_to_server(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            kind = await reader.readexactly(1)
+            length = await reader.readexactly(4)
+            body = await reader.readexactly(int.from_bytes(length) - 4)
+            if kind in (b"S", b"Q"):
+                self.round_trips += 1
+            writer.write(kind + length + body)
+            await writer.drain()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+
+
+def with_port(url: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}").geturl()
+
+
+def count_round_trips(
+    command: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    database_url: str,
+    token: str,
+    item_id: str,
+) -> dict[str, float]:
+    parts = urllib.parse.urlsplit(database_url)
+    proxy = RoundTripCounter(parts.hostname or "127.0.0.1", parts.port or 5432)
+    proxied = {**env, "DATABASE_URL": with_port(database_url, proxy.port)}
+    counts = {}
+    with serve(command, cwd, proxied) as (base_url, _):
+        for endpoint in ENDPOINTS:
+            method, path = endpoint.split()
+            url = base_url + path.replace("{id}", item_id)
+            body = {"title": "Counted"} if method == "POST" else None
+            http(method, url, token, body)  # the first request may open the pool
+            before = proxy.round_trips
+            for _ in range(ROUND_TRIP_REQUESTS):
+                http(method, url, token, body)
+            counts[endpoint] = (proxy.round_trips - before) / ROUND_TRIP_REQUESTS
+    return counts
+
+
+# --- one ORM ----------------------------------------------------------------------------
+
+
+def measure(orm: str, postgres_url: str, seconds: float, rounds: int, work: Path) -> OrmResult:
+    result = OrmResult(orm)
+    template = work / "template"
+    if not template.exists():
+        copy_working_tree(template)
+    project = render_project(template, work / orm, answer_set(orm, auth=True))
+    env = project_environment()
+    started = time.perf_counter()
+    run(["uv", "sync", "--no-dev", "--python", PYTHON_VERSION], project, env)
+    result.figures["uv sync --no-dev"] = f"{time.perf_counter() - started:.1f} s"
+    size = sum(f.stat().st_size for f in (project / ".venv").rglob("*") if f.is_file())
+    result.figures["runtime venv"] = f"{size / 1e6:.0f} MB"
+    venv_python = str(project / ".venv" / "bin" / "python")
+    imports = [
+        float(run([venv_python, "-c", IMPORT_TIMER.format(package=PACKAGE)], project, env))
+        for _ in range(5)
+    ]
+    result.figures["import time"] = f"{statistics.median(imports) * 1000:.0f} ms"
+
+    secret = secrets.token_urlsafe(32)
+    with scratch_database(postgres_url, f"{PACKAGE}_perf_{secrets.token_hex(4)}") as database:
+        database_url = libpq_url(database)
+        env |= {
+            "ENVIRONMENT": "production",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secret,
+            # uvicorn's own --log-level is overridden by LOG_LEVEL: both apps skip access logs.
+            "LOG_LEVEL": "WARNING",
+            "LOGIN_RATE_LIMIT": "1000/minute",
+            "LOGIN_ADDRESS_RATE_LIMIT": "1000/minute",
+        }
+        run([venv_python, "-m", *MIGRATE[orm]], project, env)
+        admin_password = secrets.token_urlsafe(16)
+        run(
+            [
+                str(project / ".venv" / "bin" / "my-service"),
+                "create-superuser",
+                "--email",
+                "perf-admin@example.com",
+                "--password",
+                admin_password,
+            ],
+            project,
+            env,
+        )
+        app = [
+            str(project / ".venv" / "bin" / "uvicorn"),
+            "--factory",
+            f"{PACKAGE}.main:create_app",
+        ]
+        reference = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.perf_reference:create_app",
+        ]
+        reference_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
+        with serve(app, project, env) as (base_url, app_pid):
+            token = sign_in(base_url, "perf-admin@example.com", admin_password)
+            password = secrets.token_urlsafe(16)
+            http(
+                "POST",
+                f"{base_url}/users",
+                token,
+                {"email": "bench@example.com", "password": password},
+            )
+            token = sign_in(base_url, "bench@example.com", password)
+            item_ids = [
+                str(http("POST", f"{base_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
+                for n in range(ITEMS)
+            ]
+            with serve(reference, REPO_ROOT, reference_env) as (reference_url, _):
+                for endpoint in ENDPOINTS:
+                    script = wrk_script(work, endpoint, token)
+                    path = endpoint.split()[1].replace("{id}", item_ids[0])
+                    for target in ("service", "reference"):  # warm both up
+                        load((base_url if target == "service" else reference_url) + path, script, 1)
+                for _ in range(rounds):
+                    for endpoint in ENDPOINTS:
+                        script = wrk_script(work, endpoint, token)
+                        path = endpoint.split()[1].replace("{id}", item_ids[0])
+                        for target, url in (("service", base_url), ("reference", reference_url)):
+                            burst = load(url + path, script, seconds)
+                            result.bursts.setdefault((endpoint, target), []).append(burst)
+                            keep_only(database_url, item_ids)
+            result.figures["RSS after load"] = f"{rss_mb(app_pid):.0f} MB"
+        result.figures["cold start (median of 5)"] = f"{cold_start(app, project, env):.2f} s"
+        result.figures["reference cold start"] = (
+            f"{cold_start(reference, REPO_ROOT, reference_env):.2f} s"
+        )
+        result.round_trips = count_round_trips(app, project, env, database_url, token, item_ids[0])
+        keep_only(database_url, item_ids)
+    return result
+
+
+IMPORT_TIMER = (
+    "import time; started = time.perf_counter(); import {package}.main; "
+    "print(time.perf_counter() - started)"
+)
+
+
+def sign_in(base_url: str, email: str, password: str) -> str:
+    body = {"username": email, "password": password}
+    return str(http("POST", f"{base_url}/auth/token", body=body, form=True)["access_token"])  # type: ignore[index]
+
+
+def keep_only(database_url: str, item_ids: list[str]) -> None:
+    """Delete the items the POST bursts wrote, so every list burst lists the same 20 items."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("DELETE FROM items WHERE NOT (id = ANY(%s::uuid[]))", (item_ids,))
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def median(bursts: list[Burst], attribute: str) -> float:
+    return statistics.median(getattr(burst, attribute) for burst in bursts)
+
+
+def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
+    print(
+        f"\nLoad: wrk -t1 -c{CONNECTIONS}, {seconds:g} s bursts, service and reference"
+        f" alternately, {rounds} rounds (medians); one uvicorn worker each on core 0, wrk on"
+        f" core 1; {ITEMS} items listed; {os.cpu_count()} cores, load average"
+        f" {os.getloadavg()[0]:.2f} at the end.\n"
+    )
+    header = [
+        "orm",
+        "endpoint",
+        "req/s",
+        "ref req/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "ref p99 ms",
+        "errors",
+        "PG round trips",
+    ]
+    rows = []
+    for result in results:
+        for endpoint in ENDPOINTS:
+            mine, ref = result.bursts[endpoint, "service"], result.bursts[endpoint, "reference"]
+            rps, ref_rps = median(mine, "requests_per_second"), median(ref, "requests_per_second")
+            rows.append(
+                [
+                    result.orm,
+                    endpoint,
+                    f"{rps:.0f}",
+                    f"{ref_rps:.0f}",
+                    f"{rps / ref_rps:.2f}",
+                    f"{median(mine, 'p50_ms'):.1f}",
+                    f"{median(mine, 'p99_ms'):.1f}",
+                    f"{median(ref, 'p99_ms'):.1f}",
+                    str(sum(b.errors for b in mine) + sum(b.errors for b in ref)),
+                    f"{result.round_trips.get(endpoint, float('nan')):.1f}",
+                ]
+            )
+    table(header, rows)
+    print()
+    names = list(dict.fromkeys(name for result in results for name in result.figures))
+    table(["orm", *names], [[r.orm, *(r.figures.get(n, "-") for n in names)] for r in results])
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("orms", nargs="*", help=f"ORMs to measure (default: {' '.join(ORMS)})")
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    unknown = set(args.orms) - set(ORMS)
+    if unknown:
+        parser.error(f"unknown ORM {', '.join(sorted(unknown))}; choose from {', '.join(ORMS)}")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `apt-get install wrk` (the nox session does it as root)")
+    with servers.provide(servers.POSTGRES) as postgres_url, tempfile.TemporaryDirectory() as work:
+        results = [
+            measure(orm, postgres_url, args.seconds, args.rounds, Path(work))
+            for orm in args.orms or ORMS
+        ]
+    report(results, args.seconds, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
