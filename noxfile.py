@@ -158,7 +158,8 @@ def perf(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def update(session: nox.Session) -> None:
     """Update projects rendered from a tagged copy of the template; edits must survive (minutes)."""
-    session.install(*TEST_TOOLS, "uv", CONTAINERS)
+    # psycopg: the databases of released projects, migrated forward after the update.
+    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", CONTAINERS)
     session.run(
         "pytest",
         "tests/test_update.py",

@@ -32,8 +32,14 @@ DATABASE_LAYER = [
     "src/{package}/items/repository.py",
     "tests/database.py",
 ]
-#: With auth, the users domain has its own models and repository too.
-USERS_LAYER = ["src/{package}/users/models.py", "src/{package}/users/repository.py"]
+#: With auth, the users domain and the auth domain (refresh tokens) have their own models
+#: and repositories too.
+AUTH_LAYER = [
+    "src/{package}/auth/models.py",
+    "src/{package}/auth/repository.py",
+    "src/{package}/users/models.py",
+    "src/{package}/users/repository.py",
+]
 ALEMBIC = [
     "alembic.ini",
     "migrations/env.py",
@@ -41,6 +47,19 @@ ALEMBIC = [
     "migrations/versions/*.py",
 ]
 AERICH = ["migrations/config.py", "migrations/models/*.py"]
+#: Migration tool -> its migrations in order: the first creates the tables of every
+#: variant, the second (auth only) adds what revokes tokens (users.token_version and the
+#: refresh_tokens table).
+MIGRATIONS = {
+    "alembic": [
+        "migrations/versions/2026_11_23_0000-*_initial_schema.py",
+        "migrations/versions/2026_12_03_0000-*_token_revocation.py",
+    ],
+    "aerich": [
+        "migrations/models/0_20261123000000_init.py",
+        "migrations/models/1_20261203000000_refresh_tokens.py",
+    ],
+}
 #: ORM -> the patterns of its ORM-specific files; each pattern matches at least one file.
 ORM_FILES: dict[str, list[str]] = {
     "sqlalchemy": DATABASE_LAYER + ALEMBIC,
@@ -93,7 +112,7 @@ def test_each_orm_renders_exactly_its_own_files(
     project = render(**answer_set(orm, auth, services))
     package = package_of(project)
     files = rendered_files(project)
-    expected = ORM_FILES[orm] + (USERS_LAYER if auth else [])
+    expected = ORM_FILES[orm] + (AUTH_LAYER if auth else [])
 
     orm_specific = matching(files, ORM_SPECIFIC_PLACES, package)
     unexpected = sorted(set(orm_specific) - set(matching(files, expected, package)))
@@ -114,6 +133,23 @@ def test_no_file_of_another_migration_tool_is_rendered(
 
     for tool in other_tools:
         assert matching(files, MIGRATION_TOOLS[tool], package) == [], f"{orm} renders {tool} files"
+
+
+@pytest.mark.parametrize("auth", [True, False], ids=["auth", "noauth"])
+@pytest.mark.parametrize("orm", ORMS)
+def test_the_migrations_are_the_tools_own_and_the_second_one_needs_auth(
+    render: Render, orm: str, auth: bool
+) -> None:
+    project = render(**answer_set(orm, auth))
+    package = package_of(project)
+    files = rendered_files(project)
+    tool = MIGRATION_TOOL_OF[orm]
+    folder = {"alembic": "migrations/versions/", "aerich": "migrations/models/"}[tool]
+    migrations = [name for name in files if name.startswith(folder)]
+    expected = MIGRATIONS[tool] if auth else MIGRATIONS[tool][:1]
+
+    assert len(migrations) == len(expected)
+    assert unmatched(migrations, expected, package) == []
 
 
 @pytest.mark.parametrize("orm", ORMS)

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tests.projects import (
     suite_result,
     summary_line,
 )
+from tests.served import MIGRATE, libpq_url, scratch_database
 from tests.variants import ORMS, PYTHON_VERSION
 
 pytestmark = pytest.mark.update
@@ -488,3 +490,93 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     updated_tree, fresh_tree = comparable_tree(project), comparable_tree(fresh)
     assert sorted(updated_tree) == sorted(fresh_tree)
     assert [name for name in fresh_tree if updated_tree[name] != fresh_tree[name]] == []
+
+
+# --- a release project's database migrates forward -------------------------------------
+
+#: One ORM per migration tool: the later migrations must apply to a database that a
+#: release's migrations made, data in it.
+FORWARD_MIGRATED_ORMS = ["sqlalchemy", "tortoise"]
+#: Every column, constraint and index of the public schema's tables, migration tools' own
+#: tables included (their rows differ, not their shape).
+SCHEMA_QUERY = """
+    SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE ' NULL' END
+        || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT c.relname || ': ' || pg_get_constraintdef(con.oid)
+    FROM pg_constraint con
+    JOIN pg_class c ON c.oid = con.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT pg_get_indexdef(i.indexrelid)
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public'
+"""
+
+
+def latest_release() -> str:
+    return max(released_versions(), key=lambda version: tuple(map(int, version.split("."))))
+
+
+def schema_of(database_url: str) -> list[str]:
+    import psycopg  # installed by the update and variant sessions only, so imported here
+
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return sorted(str(row[0]) for row in connection.execute(SCHEMA_QUERY))
+
+
+def execute(database_url: str, statement: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        cursor = connection.execute(statement)
+        return cursor.fetchall() if cursor.description else []
+
+
+def migrate(project: Path, env: Mapping[str, str], database_url: str, orm: str) -> None:
+    command = ["uv", "run", "--no-sync", *MIGRATE[orm]]
+    assert_succeeded(run(command, project, {**env, "DATABASE_URL": database_url}))
+
+
+@pytest.mark.parametrize("orm", FORWARD_MIGRATED_ORMS)
+def test_database_of_the_latest_release_migrates_forward_with_its_data(
+    orm: str, tmp_path: Path, project_env: dict[str, str], postgres_url: str
+) -> None:
+    """The migrations added since the release apply on top of its schema and keep its rows."""
+    require_tool("uv", "uv")
+    template = template_with_history(tmp_path / "template")
+    project = render(template, tmp_path / "project", f"v{latest_release()}", {"orm": orm})
+    assert_succeeded(install(project, PYTHON_VERSION, project_env).result)
+    commit_everything(project, "Lock the dependencies")  # copier updates clean trees only
+    run_id = uuid.uuid4().hex[:8]
+
+    with (
+        scratch_database(postgres_url, f"{PACKAGE}_released_{run_id}") as released,
+        scratch_database(postgres_url, f"{PACKAGE}_fresh_{run_id}") as fresh,
+    ):
+        # Given a database made by the release's migrations, with a user in it
+        migrate(project, project_env, released, orm)
+        execute(
+            released,
+            "INSERT INTO users (id, email, hashed_password, created_at, updated_at)"
+            " VALUES (gen_random_uuid(), 'kept@example.com', 'a hash', now(), now())",
+        )
+
+        # When the project is updated to the working tree and migrated again
+        update(project, working_tree_tag())
+        assert_succeeded(install(project, PYTHON_VERSION, project_env).result)
+        migrate(project, project_env, released, orm)
+
+        # Then its schema is the one a fresh database gets, and the user is still there
+        migrate(project, project_env, fresh, orm)
+        assert schema_of(released) == schema_of(fresh)
+        assert execute(released, "SELECT email FROM users") == [("kept@example.com",)]
