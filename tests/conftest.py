@@ -3,7 +3,7 @@
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -105,15 +105,23 @@ def project_env() -> dict[str, str]:
     return project_environment()
 
 
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+
+def recorder(table: dict[str, dict[Key, Value]]) -> Callable[[str, Key, Value], None]:
+    """A function that files one value of one variant under its key, in `table`."""
+
+    def _record(variant: str, key: Key, value: Value) -> None:
+        table.setdefault(variant, {})[key] = value
+
+    return _record
+
+
 @pytest.fixture(scope="session")
 def record_step(pytestconfig: pytest.Config) -> RecordStep:
     """Record how long one step of one variant took, for the summary table."""
-    timings = pytestconfig.stash[STEP_TIMINGS]
-
-    def _record(variant: str, step: str, seconds: float) -> None:
-        timings.setdefault(variant, {})[step] = seconds
-
-    return _record
+    return recorder(pytestconfig.stash[STEP_TIMINGS])
 
 
 @pytest.fixture(scope="session")
@@ -130,23 +138,13 @@ def record_test_count(pytestconfig: pytest.Config) -> RecordTestCount:
 @pytest.fixture(scope="session")
 def record_fuzz_result(pytestconfig: pytest.Config) -> RecordFuzzResult:
     """Record what one schemathesis run found for one variant and seed, for the summary table."""
-    results = pytestconfig.stash[FUZZ_RESULTS]
-
-    def _record(variant: str, seed: int, result: str) -> None:
-        results.setdefault(variant, {})[seed] = result
-
-    return _record
+    return recorder(pytestconfig.stash[FUZZ_RESULTS])
 
 
 @pytest.fixture(scope="session")
 def record_outage(pytestconfig: pytest.Config) -> RecordOutage:
     """Record what one outage of one variant measured, for the summary table."""
-    figures = pytestconfig.stash[OUTAGE_FIGURES]
-
-    def _record(variant: str, outage: str, measured: tuple[float, float, float]) -> None:
-        figures.setdefault(variant, {})[outage] = measured
-
-    return _record
+    return recorder(pytestconfig.stash[OUTAGE_FIGURES])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
