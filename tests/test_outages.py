@@ -33,9 +33,13 @@ pytestmark = pytest.mark.outage
 PACKAGE = "my_service"
 #: The app's timeouts during the tier (DATABASE_*, REDIS_TIMEOUT), in seconds.
 TIMEOUT = 1.0
-#: What a request may add to TIMEOUT: a data request may wait out one timeout on a dead
-#: pooled connection and another on a fresh one, plus the answer's own time.
-REQUEST_LIMIT = 2 * TIMEOUT + 0.5
+#: What a request may take: one timeout, plus the answer's own time.
+REQUEST_LIMIT = TIMEOUT + 0.5
+#: The outages in which a request still waits out a second timeout, releasing its
+#: connection to the frozen server: Tortoise's asyncpg pool waits for asyncpg's cancel
+#: request to reach it, and arq's pipeline resets its Redis connection (docs/operations.md).
+#: SQLAlchemy's and SQLModel's db.py end such a connection at once.
+SECOND_TIMEOUT = {("tortoise", "database frozen"), ("worker", "redis frozen")}
 READY_LIMIT = 1.0
 RECOVERY_LIMIT = 2.0
 #: How long the client waits before calling an answer a hang.
@@ -136,6 +140,7 @@ def outage_of(
     server: str,
     cut: Callable[[], object],
     restore: Callable[[object], None],
+    request_limit: float,
 ) -> Figures:
     """Cut `server`, check every answer during the outage, restore it, time the recovery."""
     wait_until_working(client, calls, HANG)
@@ -154,7 +159,7 @@ def outage_of(
                 assert checks[server] == "unavailable", answer
                 assert answer.seconds <= READY_LIMIT, answer
                 continue
-            assert answer.seconds <= REQUEST_LIMIT, (call.name, answer)
+            assert answer.seconds <= request_limit, (call.name, answer)
             if server in call.needs:
                 assert answer.status == 503, (call.name, answer)
                 assert isinstance(answer.body, dict), (call.name, answer)
@@ -245,7 +250,10 @@ def test_outages_answer_fast_and_recover(
             }
             try:
                 for outage, (server, cut, restore) in outages.items():
-                    figures = outage_of(client, calls, server, cut, restore)
+                    options = {answers["orm"], *answers["compose_services"]}
+                    slow = any((option, outage) in SECOND_TIMEOUT for option in options)
+                    limit = REQUEST_LIMIT + (TIMEOUT if slow else 0)
+                    figures = outage_of(client, calls, server, cut, restore, limit)
                     record_outage(
                         variant, outage, (figures.ready, figures.longest, figures.recovery)
                     )
