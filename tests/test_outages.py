@@ -37,7 +37,7 @@ TIMEOUT = 1.0
 REQUEST_LIMIT = TIMEOUT + 0.5
 #: The outages in which a request still waits out a second timeout, releasing its
 #: connection to the frozen server: Tortoise's asyncpg pool waits for asyncpg's cancel
-#: request to reach it, and arq's pipeline resets its Redis connection (docs/operations.md).
+#: request to reach it, and arq's enqueue on a frozen Redis (docs/operations.md).
 #: SQLAlchemy's and SQLModel's db.py end such a connection at once.
 SECOND_TIMEOUT = {("tortoise", "database frozen"), ("worker", "redis frozen")}
 READY_LIMIT = 1.0
