@@ -35,11 +35,6 @@ PACKAGE = "my_service"
 TIMEOUT = 1.0
 #: What a request may take: one timeout, plus the answer's own time.
 REQUEST_LIMIT = TIMEOUT + 0.5
-#: The outages in which a request still waits out a second timeout, releasing its
-#: connection to the frozen server: Tortoise's asyncpg pool waits for asyncpg's cancel
-#: request to reach it, and arq's enqueue on a frozen Redis (docs/operations.md).
-#: SQLAlchemy's and SQLModel's db.py end such a connection at once.
-SECOND_TIMEOUT = {("tortoise", "database frozen"), ("worker", "redis frozen")}
 READY_LIMIT = 1.0
 RECOVERY_LIMIT = 2.0
 #: How long the client waits before calling an answer a hang.
@@ -250,10 +245,7 @@ def test_outages_answer_fast_and_recover(
             }
             try:
                 for outage, (server, cut, restore) in outages.items():
-                    options = {answers["orm"], *answers["compose_services"]}
-                    slow = any((option, outage) in SECOND_TIMEOUT for option in options)
-                    limit = REQUEST_LIMIT + (TIMEOUT if slow else 0)
-                    figures = outage_of(client, calls, server, cut, restore, limit)
+                    figures = outage_of(client, calls, server, cut, restore, REQUEST_LIMIT)
                     record_outage(
                         variant, outage, (figures.ready, figures.longest, figures.recovery)
                     )
