@@ -111,10 +111,12 @@ def pinned(core: int, command: Sequence[str]) -> list[str]:
 
 
 @contextmanager
-def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
-    """Run one uvicorn worker pinned to core 0 until it is ready; yield its base URL and pid.
+def serve(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> Iterator[tuple[str, int, float]]:
+    """Run one uvicorn worker pinned to core 0 until it is ready.
 
-    The readiness wait is kept as `serve.last_start`, for the cold-start figure.
+    Yields its base URL, its pid and the seconds it took from launch to ready.
     """
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - every argument is ours
@@ -126,23 +128,20 @@ def serve(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator
         stderr=subprocess.DEVNULL,
     )
     try:
-        STARTS.append(wait_ready(f"http://127.0.0.1:{port}/health/ready", process))
-        yield f"http://127.0.0.1:{port}", process.pid
+        started_in = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
+        yield f"http://127.0.0.1:{port}", process.pid, started_in
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-#: Seconds from launch to ready of every server `serve` started.
-STARTS: list[float] = []
-
-
 def cold_start(command: Sequence[str], cwd: Path, env: Mapping[str, str], runs: int = 5) -> float:
     """Median seconds from launch to the first 200 of /health/ready."""
+    starts = []
     for _ in range(runs):
-        with serve(command, cwd, env):
-            pass
-    return statistics.median(STARTS[-runs:])
+        with serve(command, cwd, env) as (_, _, started_in):
+            starts.append(started_in)
+    return statistics.median(starts)
 
 
 def wrk_script(directory: Path, endpoint: str, token: str) -> Path:
@@ -262,7 +261,7 @@ def count_round_trips(
     proxy = RoundTripCounter(parts.hostname or "127.0.0.1", parts.port or 5432)
     proxied = {**env, "DATABASE_URL": with_port(database_url, proxy.port)}
     counts = {}
-    with serve(command, cwd, proxied) as (base_url, _):
+    with serve(command, cwd, proxied) as (base_url, _, _):
         for endpoint in ENDPOINTS:
             method, path = endpoint.split()
             url = base_url + path.replace("{id}", item_id)
@@ -336,7 +335,7 @@ def measure(orm: str, postgres_url: str, seconds: float, rounds: int, work: Path
             "tests.perf_reference:create_app",
         ]
         reference_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
-        with serve(app, project, env) as (base_url, app_pid):
+        with serve(app, project, env) as (base_url, app_pid, _):
             token = sign_in(base_url, "perf-admin@example.com", admin_password)
             password = secrets.token_urlsafe(16)
             http(
@@ -350,7 +349,7 @@ def measure(orm: str, postgres_url: str, seconds: float, rounds: int, work: Path
                 str(http("POST", f"{base_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
                 for n in range(ITEMS)
             ]
-            with serve(reference, REPO_ROOT, reference_env) as (reference_url, _):
+            with serve(reference, REPO_ROOT, reference_env) as (reference_url, _, _):
                 for endpoint in ENDPOINTS:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
