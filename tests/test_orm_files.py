@@ -24,6 +24,7 @@ ORM_SPECIFIC_PLACES = [
     "src/{package}/*/models.py",
     "src/{package}/*/repository.py",
     "tests/database.py",
+    "tests/test_sessions.py",
 ]
 #: Every ORM writes its own database layer, models, repositories and fixtures.
 DATABASE_LAYER = [
@@ -40,6 +41,8 @@ AUTH_LAYER = [
     "src/{package}/users/models.py",
     "src/{package}/users/repository.py",
 ]
+#: The SQLAlchemy family opens a transaction per request that may write; its test says so.
+SQLALCHEMY_SESSIONS = ["tests/test_sessions.py"]
 ALEMBIC = [
     "alembic.ini",
     "migrations/env.py",
@@ -62,8 +65,8 @@ MIGRATIONS = {
 }
 #: ORM -> the patterns of its ORM-specific files; each pattern matches at least one file.
 ORM_FILES: dict[str, list[str]] = {
-    "sqlalchemy": DATABASE_LAYER + ALEMBIC,
-    "sqlmodel": DATABASE_LAYER + ALEMBIC,
+    "sqlalchemy": DATABASE_LAYER + SQLALCHEMY_SESSIONS + ALEMBIC,
+    "sqlmodel": DATABASE_LAYER + SQLALCHEMY_SESSIONS + ALEMBIC,
     "tortoise": DATABASE_LAYER + AERICH,
 }
 #: Migration tool -> what only its ORMs may render.
