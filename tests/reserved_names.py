@@ -37,6 +37,7 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "asyncpg": ("asyncpg",),
     "asyncpg-stubs": (),  # type stubs only: nothing importable
     "fastapi": ("fastapi", "starlette"),  # FastAPI installs Starlette, the code imports both
+    "httptools": ("httptools",),
     "httpx": ("httpx",),
     "limits": ("limits",),
     "mypy": ("mypy",),
@@ -54,6 +55,8 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "sqlmodel": ("sqlmodel",),
     "tortoise-orm": ("tortoise",),
     "uvicorn": ("uvicorn",),
+    "uvloop": ("uvloop",),
+    "watchfiles": ("watchfiles",),
 }
 
 #: A requirement on its own line of pyproject.toml.jinja: `    "pwdlib[argon2]>=0.2.1",`.
