@@ -87,7 +87,7 @@ ALEMBIC_FILES = ["alembic.ini", "migrations/env.py", "migrations/script.py.mako"
 #: The only files whose content may depend on the ORM; everything else (routers, schemas,
 #: services, settings, the test files) must be the same for every ORM.
 ORM_SPECIFIC = re.compile(
-    r"^(src/[^/]+/db\.py|src/[^/]+/\w+/(models|repository)\.py|tests/database\.py"
+    r"^(src/[^/]+/db\.py|src/[^/]+/\w+/(models|repository)\.py|tests/(database|test_sessions)\.py"
     r"|migrations/.*|alembic\.ini|pyproject\.toml|uv\.lock|Dockerfile|compose\.yaml|Makefile"
     r"|README\.md|\.copier-answers\.yml|\.env)$"
 )
