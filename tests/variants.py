@@ -28,6 +28,12 @@ ALL_SERVICES = list(SERVICES)
 #: checks that they match); variant names list them after the services, in this order.
 OBSERVABILITY = ("prometheus", "opentelemetry", "sentry")
 ALL_OBSERVABILITY = list(OBSERVABILITY)
+#: Every answer to `observability`: each subset of its choices, none first.
+OBSERVABILITY_SETS: list[list[str]] = [
+    list(subset)
+    for size in range(len(OBSERVABILITY) + 1)
+    for subset in combinations(OBSERVABILITY, size)
+]
 
 
 def answer_set(
