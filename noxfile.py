@@ -134,7 +134,8 @@ def perf(session: nox.Session) -> None:
 
     Not part of `uvx nox`: a benchmark reports, it does not pass or fail. Needs wrk, which
     it installs from the Debian packages when it runs as root. Pass ORMs, `--seconds N`
-    and `--rounds N` after `--`.
+    and `--rounds N` after `--`; `--observability prometheus opentelemetry sentry` and
+    `--log-level INFO` measure the service with its telemetry and access lines on.
     """
     if shutil.which("wrk") is None and os.geteuid() == 0:
         session.run("apt-get", "update", "-qq", external=True)

@@ -40,7 +40,7 @@ from tests.projects import (
     render_project,
 )
 from tests.served import MIGRATE, free_port, libpq_url, scratch_database
-from tests.variants import ORMS, PYTHON_VERSION, answer_set
+from tests.variants import OBSERVABILITY, ORMS, PYTHON_VERSION, answer_set
 
 PACKAGE = "my_service"
 CONNECTIONS = 32
@@ -277,12 +277,31 @@ def count_round_trips(
 # --- one ORM ----------------------------------------------------------------------------
 
 
-def measure(orm: str, postgres_url: str, seconds: float, rounds: int, work: Path) -> OrmResult:
-    result = OrmResult(orm)
+#: What turns each observability option on in the served app, with nowhere to send to: the
+#: exporters' cost is measured, not a backend's (port 9 refuses connections at once).
+TELEMETRY_ENV = {
+    "opentelemetry": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+    "sentry": {"SENTRY_DSN": "http://public-key@127.0.0.1:9/1"},
+}
+
+
+def measure(
+    orm: str,
+    postgres_url: str,
+    seconds: float,
+    rounds: int,
+    work: Path,
+    observability: Sequence[str] = (),
+    log_level: str = "WARNING",
+) -> OrmResult:
+    result = OrmResult(
+        "+".join([orm, *observability]) + ("" if log_level == "WARNING" else f" {log_level}")
+    )
     template = work / "template"
     if not template.exists():
         copy_working_tree(template)
-    project = render_project(template, work / orm, answer_set(orm, auth=True))
+    answers = answer_set(orm, auth=True, observability=observability)
+    project = render_project(template, work / result.orm.replace(" ", "-"), answers)
     env = project_environment()
     started = time.perf_counter()
     run(["uv", "sync", "--no-dev", "--python", PYTHON_VERSION], project, env)
@@ -303,11 +322,14 @@ def measure(orm: str, postgres_url: str, seconds: float, rounds: int, work: Path
             "ENVIRONMENT": "production",
             "DATABASE_URL": database_url,
             "SECRET_KEY": secret,
-            # uvicorn's own --log-level is overridden by LOG_LEVEL: both apps skip access logs.
-            "LOG_LEVEL": "WARNING",
+            # uvicorn's own --log-level is overridden by LOG_LEVEL: at WARNING both apps skip
+            # access lines; --log-level INFO measures the service with its access line.
+            "LOG_LEVEL": log_level,
             "LOGIN_RATE_LIMIT": "1000/minute",
             "LOGIN_ADDRESS_RATE_LIMIT": "1000/minute",
         }
+        for option in observability:
+            env |= TELEMETRY_ENV.get(option, {})
         run([venv_python, "-m", *MIGRATE[orm]], project, env)
         admin_password = secrets.token_urlsafe(16)
         run(
@@ -459,6 +481,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("orms", nargs="*", help=f"ORMs to measure (default: {' '.join(ORMS)})")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--observability",
+        nargs="*",
+        default=[],
+        choices=OBSERVABILITY,
+        help="render with these options, each turned on (compare with a run without)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING"],
+        help="LOG_LEVEL of both apps; INFO writes the service's access line per request",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.orms) - set(ORMS)
     if unknown:
@@ -467,7 +502,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit("wrk is not installed: `apt-get install wrk` (the nox session does it as root)")
     with servers.provide(servers.POSTGRES) as postgres_url, tempfile.TemporaryDirectory() as work:
         results = [
-            measure(orm, postgres_url, args.seconds, args.rounds, Path(work))
+            measure(
+                orm,
+                postgres_url,
+                args.seconds,
+                args.rounds,
+                Path(work),
+                args.observability,
+                args.log_level,
+            )
             for orm in args.orms or ORMS
         ]
     report(results, args.seconds, args.rounds)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Render
 from tests.projects import copier_config, dotenv, render_project, stored_answers
-from tests.variants import SERVICES
+from tests.variants import OBSERVABILITY, SERVICES
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SECRETS = ("SECRET_KEY", "FIRST_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD")
@@ -29,6 +29,7 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         "auth": True,
         "compose_services": [],
         "license": "MIT",
+        "observability": [],
     }
     assert {name: stored_answers(project).get(name) for name in expected} == expected
     assert (project / "src" / "my_service" / "main.py").is_file()
@@ -93,6 +94,9 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         ),
         pytest.param(
             {"compose_services": ["redis", "mongo"]}, "'mongo' is not in", id="unknown-service"
+        ),
+        pytest.param(
+            {"observability": ["sentry", "datadog"]}, "'datadog' is not in", id="unknown-telemetry"
         ),
     ],
 )
@@ -171,6 +175,12 @@ def test_service_choices_are_the_ones_the_tests_know() -> None:
     questions = copier_config()
 
     assert tuple(questions["compose_services"]["choices"].values()) == SERVICES
+
+
+def test_observability_choices_are_the_ones_the_tests_know() -> None:
+    questions = copier_config()
+
+    assert tuple(questions["observability"]["choices"].values()) == OBSERVABILITY
 
 
 def test_copier_runs_no_tasks_so_nothing_needs_trust() -> None:

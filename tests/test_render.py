@@ -13,7 +13,15 @@ import yaml
 from tests.commands import ChecksByContent, check, require_tool
 from tests.conftest import Render
 from tests.projects import NEWEST_PYTHON, OLDEST_PYTHON, dotenv, stored_answers
-from tests.variants import ALL_SERVICES, ORMS, SERVICE_SETS, answer_set, variant_name
+from tests.variants import (
+    ALL_OBSERVABILITY,
+    ALL_SERVICES,
+    OBSERVABILITY_SETS,
+    ORMS,
+    SERVICE_SETS,
+    answer_set,
+    variant_name,
+)
 
 
 def code_variant(answers: dict[str, Any]) -> Any:
@@ -22,17 +30,42 @@ def code_variant(answers: dict[str, Any]) -> Any:
 
 #: Answer sets whose code differs: every combination of ORM, auth and services on the oldest
 #: Python, and on the newest Python (whose ruff rules differ) without and with every service.
-CODE_VARIANTS = [
-    code_variant(answer_set(orm, auth, services, OLDEST_PYTHON))
-    for orm in ORMS
-    for auth in (True, False)
-    for services in SERVICE_SETS
-] + [
-    code_variant(answer_set(orm, auth, services, NEWEST_PYTHON))
-    for orm in ORMS
-    for auth in (True, False)
-    for services in ([], ALL_SERVICES)
-]
+CODE_VARIANTS = (
+    [
+        code_variant(answer_set(orm, auth, services, OLDEST_PYTHON))
+        for orm in ORMS
+        for auth in (True, False)
+        for services in SERVICE_SETS
+    ]
+    + [
+        code_variant(answer_set(orm, auth, services, NEWEST_PYTHON))
+        for orm in ORMS
+        for auth in (True, False)
+        for services in ([], ALL_SERVICES)
+    ]
+    + [
+        # Every observability combination with every ORM; auth and the services (the worker's
+        # telemetry, Redis's spans) alternate so that each combination meets both of each.
+        code_variant(
+            answer_set(
+                orm,
+                auth=(index + orm_index) % 2 == 0,
+                services=ALL_SERVICES if (index + orm_index) % 2 == 0 else ["redis"],
+                python_version=OLDEST_PYTHON,
+                observability=observability,
+            )
+        )
+        for index, observability in enumerate(OBSERVABILITY_SETS)
+        if observability
+        for orm_index, orm in enumerate(ORMS)
+    ]
+    + [
+        code_variant(
+            answer_set(orm, True, ALL_SERVICES, NEWEST_PYTHON, observability=ALL_OBSERVABILITY)
+        )
+        for orm in ORMS
+    ]
+)
 #: The compose files depend on the ORM (the migration command) and the services only, so
 #: they are checked for every such pair (auth and Python do not change them).
 COMPOSE_VARIANTS = [
@@ -70,11 +103,13 @@ COMMON_FILES = [
     "src/{package}/items/router.py",
     "src/{package}/items/schemas.py",
     "src/{package}/logs.py",
+    "src/{package}/request_logging.py",
     "src/{package}/main.py",
     "src/{package}/openapi.py",
     "src/{package}/routing.py",
     "src/{package}/settings.py",
     "tests/conftest.py",
+    "tests/log_capture.py",
     "tests/database.py",
     "tests/items/test_router.py",
     "tests/test_logs.py",
@@ -111,6 +146,30 @@ SERVICE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{package}/items/jobs.py": lambda answers: "worker" in answers["compose_services"],
     "src/{package}/items/import_router.py": lambda answers: "worker" in answers["compose_services"],
     "tests/redis_fixtures.py": lambda answers: "redis" in answers["compose_services"],
+}
+#: The modules each observability option adds; {package} is the package name.
+OBSERVABILITY_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "src/{package}/observability.py": lambda answers: bool(answers["observability"]),
+    "src/{package}/metrics.py": lambda answers: "prometheus" in answers["observability"],
+    "tests/test_metrics.py": lambda answers: "prometheus" in answers["observability"],
+    "src/{package}/tracing.py": lambda answers: "opentelemetry" in answers["observability"],
+    "tests/test_tracing.py": lambda answers: "opentelemetry" in answers["observability"],
+    "src/{package}/error_reporting.py": lambda answers: "sentry" in answers["observability"],
+    "tests/test_error_reporting.py": lambda answers: "sentry" in answers["observability"],
+}
+#: The settings each observability option adds, which .env.example must document.
+OBSERVABILITY_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "METRICS_TOKEN": lambda answers: "prometheus" in answers["observability"],
+    "WORKER_METRICS_PORT": (
+        lambda answers: (
+            "prometheus" in answers["observability"] and "worker" in answers["compose_services"]
+        )
+    ),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": lambda answers: "opentelemetry" in answers["observability"],
+    "OTEL_SERVICE_NAME": lambda answers: "opentelemetry" in answers["observability"],
+    "SENTRY_DSN": lambda answers: "sentry" in answers["observability"],
+    "SENTRY_RELEASE": lambda answers: "sentry" in answers["observability"],
+    "SENTRY_TRACES_SAMPLE_RATE": lambda answers: "sentry" in answers["observability"],
 }
 #: The compose services of every project; each selected service adds its own.
 BASE_COMPOSE_SERVICES = {"db", "migrate", "app"}
@@ -259,6 +318,28 @@ def test_service_modules_are_rendered_only_for_selected_services(
     present = {name for name in SERVICE_FILES if (project / name.format(package=package)).exists()}
 
     assert present == {name for name, wanted in SERVICE_FILES.items() if wanted(answers)}
+
+
+def test_observability_modules_are_rendered_only_for_selected_options(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    package = package_of(project)
+    present = {
+        name for name in OBSERVABILITY_FILES if (project / name.format(package=package)).exists()
+    }
+
+    assert present == {name for name, wanted in OBSERVABILITY_FILES.items() if wanted(answers)}
+
+
+def test_env_example_documents_the_settings_of_the_selected_observability(
+    project: Path, answers: dict[str, Any]
+) -> None:
+    documented = set(dotenv(project / ".env.example"))
+
+    assert "LOG_FORMAT" in documented
+    assert documented & set(OBSERVABILITY_SETTINGS) == {
+        name for name, wanted in OBSERVABILITY_SETTINGS.items() if wanted(answers)
+    }
 
 
 def test_env_example_documents_the_settings_of_the_selected_services(

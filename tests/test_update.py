@@ -392,6 +392,7 @@ CHANGED_ANSWERS: dict[str, Any] = {
     "compose_services": ["redis", "worker"],
     "license": "Apache-2.0",
     "ci": "none",
+    "observability": ["prometheus", "sentry"],
 }
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 
@@ -580,3 +581,33 @@ def test_database_of_the_latest_release_migrates_forward_with_its_data(
         migrate(project, project_env, fresh, orm)
         assert schema_of(released) == schema_of(fresh)
         assert execute(released, "SELECT email FROM users") == [("kept@example.com",)]
+
+
+# --- the logging arrives in a release's project -----------------------------------------
+
+#: What the always-on logging adds to every project: request ids, the log check of the suite.
+LOGGING_FILES = [f"src/{PACKAGE}/request_logging.py", "tests/log_capture.py"]
+
+
+def test_update_from_the_latest_release_adds_the_logging_without_conflicts(
+    tmp_path: Path,
+) -> None:
+    """Files the team did not touch take the new logging as they are; the team's edit stays."""
+    template = template_with_history(tmp_path / "template")
+    project = render(template, tmp_path / "project", f"v{latest_release()}")
+    replace_first_line(project / ITEMS_ROUTER, TEAM_DOCSTRING)
+    commit_everything(project, "Team edit")
+
+    update(project, working_tree_tag())
+
+    markers = [
+        path.relative_to(project).as_posix()
+        for path in project_files(project)
+        if any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in path.read_text().splitlines())
+    ]
+    assert markers == []
+    assert [path.name for path in project_files(project) if path.suffix == ".rej"] == []
+    assert unmerged_paths(project) == []
+    assert all((project / name).is_file() for name in LOGGING_FILES)
+    assert "RequestLoggingMiddleware" in (project / f"src/{PACKAGE}/main.py").read_text()
+    assert (project / ITEMS_ROUTER).read_text().splitlines()[0] == TEAM_DOCSTRING

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.projects import OFFERED_PYTHONS, REPO_ROOT
-from tests.variants import ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
+from tests.variants import OBSERVABILITY, ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
 
 ANSWER_SETS = list(VARIANTS.values())
 
@@ -16,14 +16,22 @@ def services_of(answers: dict[str, Any]) -> set[str]:
     return set(answers["compose_services"])
 
 
+def observability_of(answers: dict[str, Any]) -> set[str]:
+    return set(answers["observability"])
+
+
 def test_variant_names_state_their_answers() -> None:
     for name, answers in VARIANTS.items():
-        orm, auth, *services = name.split("-")
+        orm, auth, *options = name.split("-")
 
         assert name == variant_name(answers)
         assert orm == answers["orm"]
         assert auth == ("auth" if answers["auth"] else "noauth")
-        assert set(services) == services_of(answers)
+        assert {option for option in options if option in SERVICES} == services_of(answers)
+        assert {option for option in options if option in OBSERVABILITY} == observability_of(
+            answers
+        )
+        assert set(options) <= set(SERVICES) | set(OBSERVABILITY)
 
 
 def noxfile_python() -> str:
@@ -92,3 +100,21 @@ def test_projects_without_services_run_with_auth_on_and_off() -> None:
     }
 
     assert {auth for _, auth in plain} == {True, False}
+
+
+def test_one_variant_runs_every_observability_option_and_others_none() -> None:
+    """Each option is exercised by its generated tests once; most projects choose none."""
+    telemetry = [observability_of(answers) for answers in ANSWER_SETS]
+
+    assert set(OBSERVABILITY) in telemetry
+    assert set() in telemetry
+    assert all(chosen in ({*OBSERVABILITY}, set()) for chosen in telemetry)
+
+
+def test_every_observability_option_runs_with_the_worker_and_redis() -> None:
+    """The jobs' counters and spans, and the Redis spans, are exercised too."""
+    assert any(
+        observability_of(answers) == set(OBSERVABILITY)
+        and {"redis", "worker"} <= services_of(answers)
+        for answers in ANSWER_SETS
+    )

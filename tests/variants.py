@@ -24,10 +24,24 @@ SERVICE_SETS: list[list[str]] = [
     if "worker" not in subset or "redis" in subset
 ]
 ALL_SERVICES = list(SERVICES)
+#: The choices of the `observability` question, in the order copier.yml lists them (a test
+#: checks that they match); variant names list them after the services, in this order.
+OBSERVABILITY = ("prometheus", "opentelemetry", "sentry")
+ALL_OBSERVABILITY = list(OBSERVABILITY)
+#: Every answer to `observability`: each subset of its choices, none first.
+OBSERVABILITY_SETS: list[list[str]] = [
+    list(subset)
+    for size in range(len(OBSERVABILITY) + 1)
+    for subset in combinations(OBSERVABILITY, size)
+]
 
 
 def answer_set(
-    orm: str, auth: bool, services: Sequence[str] = (), python_version: str = PYTHON_VERSION
+    orm: str,
+    auth: bool,
+    services: Sequence[str] = (),
+    python_version: str = PYTHON_VERSION,
+    observability: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The answers that decide what code is rendered, in one canonical form.
 
@@ -39,6 +53,7 @@ def answer_set(
         "auth": auth,
         "compose_services": list(services),
         "python_version": python_version,
+        "observability": list(observability),
     }
 
 
@@ -53,11 +68,14 @@ def answer_set(
 #:   SQLAlchemy (the default) and Tortoise (its own models and migrations; SQLModel shares
 #:   SQLAlchemy's engine and Alembic).
 #: Adminer changes only compose files, so it rides along with the full auth variants.
+#: Every observability option (Prometheus, OpenTelemetry, Sentry) rides along with the full
+#: SQLAlchemy variant, where each has the most to observe (requests, SQL, Redis, jobs); the
+#: other variants run without any, as most projects do.
 #: tests/test_variant_selection.py checks these coverage rules.
 _ANSWER_SETS: list[dict[str, Any]] = [
     answer_set("sqlalchemy", auth=True),
     answer_set("sqlalchemy", auth=False),
-    answer_set("sqlalchemy", auth=True, services=ALL_SERVICES),
+    answer_set("sqlalchemy", auth=True, services=ALL_SERVICES, observability=ALL_OBSERVABILITY),
     answer_set("sqlalchemy", auth=False, services=["redis"]),
     answer_set("sqlmodel", auth=True, services=ALL_SERVICES),
     answer_set("sqlmodel", auth=False, services=["redis", "worker"]),
@@ -72,7 +90,8 @@ def variant_name(answers: dict[str, Any]) -> str:
     """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``."""
     auth = "auth" if answers["auth"] else "noauth"
     services = [name for name in SERVICES if name in answers.get("compose_services", [])]
-    return "-".join([answers["orm"], auth, *services])
+    telemetry = [name for name in OBSERVABILITY if name in answers.get("observability", [])]
+    return "-".join([answers["orm"], auth, *services, *telemetry])
 
 
 #: Variant name -> the answers rendered for it.
