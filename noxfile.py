@@ -96,6 +96,9 @@ def reserved_names(session: nox.Session) -> None:
 @nox.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def variant(session: nox.Session, variant: str) -> None:
     """Render one variant, install it with uv, run its tests, mypy and ruff (minutes)."""
+    if "pgbouncer" in VARIANTS[variant]["compose_services"]:
+        # The variant's suite and served app go through a PgBouncer of the tests' own.
+        _install_debian_package(session, "pgbouncer", "pgbouncer")
     session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis", "schemathesis>=4", CONTAINERS)
     session.run(
         "pytest",
@@ -104,6 +107,17 @@ def variant(session: nox.Session, variant: str) -> None:
         *session.posargs,
         env={"UV_PYTHON_DOWNLOADS": "never"},
     )
+
+
+def _install_debian_package(session: nox.Session, command: str, package: str) -> None:
+    """Install a Debian package when its command is missing and the session runs as root.
+
+    Otherwise the tests that need the command fail, saying how to install it.
+    """
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"])
+    if shutil.which(command, path=path) is None and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", package, external=True)
 
 
 @nox.session(python=PYTHON)

@@ -331,9 +331,7 @@ def test_each_overlay_sets_namespace_image_and_host(
     ingress = built[("Ingress", "my-service-api")]["spec"]
     (api,) = containers_of(built[("Deployment", "my-service-api")])
 
-    assert {item["metadata"]["namespace"] for item in built.values()} == {
-        f"my-service-{overlay}"
-    }
+    assert {item["metadata"]["namespace"] for item in built.values()} == {f"my-service-{overlay}"}
     assert api["image"].startswith("registry.example.com/my-service:")
     assert ingress["rules"][0]["host"] == ingress["tls"][0]["hosts"][0]
     assert ingress["rules"][0]["host"].endswith("my-service.example.com")

@@ -8,8 +8,9 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
 from tests.conftest import RecordFuzzResult, RecordStep, RecordTestCount, Render
+from tests.private_servers import private_pgbouncer
 from tests.projects import (
     dotenv,
     install,
@@ -102,6 +104,35 @@ def run_step(
     return _run
 
 
+@pytest.fixture(scope="module")
+def database_server(variant: str, postgres_url: str) -> Iterator[str]:
+    """Where the variant connects to PostgreSQL: through a PgBouncer of its own when chosen.
+
+    A PgBouncer in transaction pooling mode, started on a free port with its own
+    configuration in a temporary directory, in front of the test server.
+    """
+    if "pgbouncer" not in VARIANTS[variant]["compose_services"]:
+        yield postgres_url
+        return
+    with private_pgbouncer(libpq_url(postgres_url)) as pgbouncer:
+        yield pgbouncer.url
+
+
+def through(server_url: str, database_url: str) -> str:
+    """`database_url` reached at the host and port of `server_url` (PgBouncer's)."""
+    server = urllib.parse.urlsplit(server_url)
+    return urllib.parse.urlsplit(database_url)._replace(netloc=server.netloc).geturl()
+
+
+def pgbouncer_settings(variant: str) -> dict[str, str]:
+    """The app's setting for a PostgreSQL URL that points at PgBouncer."""
+    return (
+        {"DATABASE_PGBOUNCER": "true"}
+        if "pgbouncer" in VARIANTS[variant]["compose_services"]
+        else {}
+    )
+
+
 def collected_tests(output: str) -> int:
     """The number of tests in pytest's final summary line ("61 passed, 1 skipped in 3.2s")."""
     return sum(int(count) for count, _ in SUMMARY_COUNTS.findall(summary_line(output)))
@@ -144,7 +175,8 @@ def test_generated_test_suite_passes_and_cleans_up(
     request: pytest.FixtureRequest,
 ) -> None:
     package = PACKAGE
-    servers = {"TEST_DATABASE_URL": postgres_url}
+    servers = {"TEST_DATABASE_URL": request.getfixturevalue("database_server")}
+    servers |= pgbouncer_settings(variant)
     uses_redis = "redis" in VARIANTS[variant]["compose_services"]
     if uses_redis:
         servers["TEST_REDIS_URL"] = request.getfixturevalue("redis_url")
@@ -223,7 +255,8 @@ def test_api_answers_every_request_as_its_schema_says(
     started = time.perf_counter()
     try:
         with scratch_database(postgres_url, f"{PACKAGE}_fuzz_{run_id}") as database_url:
-            env["DATABASE_URL"] = database_url
+            server = request.getfixturevalue("database_server")
+            env |= {"DATABASE_URL": through(server, database_url), **pgbouncer_settings(variant)}
             assert_succeeded(
                 run(["uv", "run", "--no-sync", *MIGRATE[answers["orm"]]], installed_project, env)
             )
