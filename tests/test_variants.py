@@ -4,20 +4,27 @@ Select one variant with ``--variant=<name>`` (nox runs one session per variant);
 every variant in tests/variants.py runs. Per-step timings are printed at the end.
 """
 
+import dataclasses
+import json
 import re
 import shutil
+import signal
 import subprocess
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
 from tests.commands import assert_succeeded, describe, require_tool, run
-from tests.conftest import RecordFuzzResult, RecordStep, RecordTestCount, Render
+from tests.conftest import RecordFuzzResult, RecordReplicas, RecordStep, RecordTestCount, Render
 from tests.private_servers import private_pgbouncer
 from tests.projects import (
     dotenv,
@@ -27,7 +34,14 @@ from tests.projects import (
     summary_line,
     timed_run,
 )
-from tests.served import MIGRATE, access_token, libpq_url, scratch_database, served_app
+from tests.served import (
+    MIGRATE,
+    access_token,
+    free_port,
+    libpq_url,
+    scratch_database,
+    served_app,
+)
 from tests.variants import VARIANTS
 
 pytestmark = pytest.mark.variant
@@ -314,3 +328,272 @@ def test_ruff_check_passes(run_step: RunStep) -> None:
 def test_ruff_format_check_passes(run_step: RunStep) -> None:
     result = run_step("ruff format", ["uv", "run", "--no-sync", "ruff", "format", "--check"])
     assert_succeeded(result)
+
+
+# --- several replicas at once -------------------------------------------------------------
+
+#: Requests of the load spread over the replicas, and the threads that send them.
+REPLICA_REQUESTS = 240
+REPLICA_CLIENTS = 8
+#: Import jobs enqueued while the replicas serve; each must run exactly once.
+REPLICA_JOBS = 12
+TITLES_PER_JOB = 5
+#: How long all jobs may take to complete, and a replica to become ready.
+JOBS_TIMEOUT = 60
+READY_TIMEOUT = 60
+#: What betrays a failed start or request in a replica's log.
+LOG_ERRORS = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|exited with")
+
+
+@dataclass
+class Replica:
+    """One process of the service: an API (with its base URL) or a worker."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    base_url: str | None = None
+
+
+def start_replica(project: Path, command: list[str], env: Mapping[str, str], log: Path) -> Replica:
+    in_project = ["uv", "run", "--no-sync", *command]
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: S603 - the tests choose every argument
+            in_project,
+            cwd=project,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return Replica(process, log)
+
+
+def start_api(project: Path, env: Mapping[str, str], log: Path) -> Replica:
+    port = free_port()
+    command = ["uvicorn", "--factory", f"{PACKAGE}.main:create_app", "--port", str(port)]
+    replica = start_replica(project, command, env, log)
+    replica.base_url = f"http://127.0.0.1:{port}"
+    return replica
+
+
+def wait_until_ready(replica: Replica) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if replica.process.poll() is not None:
+            pytest.fail(
+                f"a replica exited with {replica.process.returncode}:\n{replica.log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{replica.base_url}/health/ready", timeout=2):  # noqa: S310
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    pytest.fail(f"a replica was not ready within {READY_TIMEOUT} s:\n{replica.log.read_text()}")
+
+
+def call(
+    base_url: str, method: str, path: str, token: str | None, body: object = None
+) -> tuple[int, Any]:
+    """One request on a connection of its own (as a load balancer opens them)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@dataclass
+class LoadResult:
+    answered: int = 0
+    #: Requests whose connection the stopping replica refused, sent to the other one.
+    rerouted: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
+def balanced_request(
+    urls: Sequence[str], index: int, token: str | None, result: LoadResult
+) -> None:
+    """Create an item on one replica, in turn; refused connections go to the next one.
+
+    What a load balancer does with a replica that stopped listening; a request the replica
+    accepted must be answered, whatever happens to the replica afterwards.
+    """
+    for attempt in range(len(urls)):
+        base_url = urls[(index + attempt) % len(urls)]
+        try:
+            status, body = call(base_url, "POST", "/items", token, {"title": f"load {index}"})
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, ConnectionRefusedError):
+                result.rerouted += 1
+                continue
+            result.errors.append(f"request {index} to {base_url}: {error!r}")
+            return
+        except (ConnectionError, OSError) as error:
+            result.errors.append(f"request {index} to {base_url}: {error!r}")
+            return
+        if status != 201:
+            result.errors.append(f"request {index} to {base_url}: {status} {body}")
+        else:
+            result.answered += 1
+        return
+    result.errors.append(f"request {index}: every replica refused it")
+
+
+def run_load(
+    urls: Sequence[str], token: str | None, during: Callable[[], None] | None = None
+) -> LoadResult:
+    """REPLICA_REQUESTS requests over the replicas; `during` runs when a third has been sent."""
+    result = LoadResult()
+    with ThreadPoolExecutor(REPLICA_CLIENTS) as pool:
+        futures = []
+        for index in range(REPLICA_REQUESTS):
+            futures.append(pool.submit(balanced_request, urls, index, token, result))
+            if during is not None and index == REPLICA_REQUESTS // 3:
+                pool.submit(during)
+        for future in futures:
+            future.result()
+    return result
+
+
+def import_jobs(base_url: str, token: str | None) -> dict[str, list[str]]:
+    """Enqueue REPLICA_JOBS imports of distinct titles; job id -> its titles."""
+    jobs = {}
+    for job in range(REPLICA_JOBS):
+        titles = [f"job {job} item {item}" for item in range(TITLES_PER_JOB)]
+        status, body = call(base_url, "POST", "/items/import", token, {"titles": titles})
+        assert status == 202, body
+        jobs[body["job_id"]] = titles
+    return jobs
+
+
+def wait_for_jobs(base_url: str, token: str | None, jobs: Iterable[str]) -> None:
+    pending = set(jobs)
+    deadline = time.monotonic() + JOBS_TIMEOUT
+    while pending and time.monotonic() < deadline:
+        for job_id in sorted(pending):
+            status, body = call(base_url, "GET", f"/items/imports/{job_id}", token)
+            assert status == 200, body
+            assert body["status"] != "failed", body
+            if body["status"] == "complete":
+                pending.discard(job_id)
+        time.sleep(0.2)
+    assert not pending, f"{len(pending)} jobs did not complete within {JOBS_TIMEOUT} s"
+
+
+def title_counts(database_url: str) -> dict[str, int]:
+    import psycopg  # installed by the variant sessions only, so imported here
+
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        rows = connection.execute("SELECT title, count(*) FROM items GROUP BY title").fetchall()
+    return dict(rows)
+
+
+@pytest.mark.replicas
+def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
+    variant: str,
+    installed_project: Path,
+    project_env: dict[str, str],
+    postgres_url: str,
+    database_server: str,
+    record_step: RecordStep,
+    record_replicas: RecordReplicas,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """Two API processes (and two workers) started at the same moment on one fresh database.
+
+    The migration runs first, once, as the Kubernetes Job does; then every process starts at
+    once: each API bootstraps the same first superuser. Both become ready with no error in
+    their logs, a load spread over both is answered without an error, each imported job
+    runs exactly once, and SIGTERM to one API during the load loses no request: the ones it
+    accepted are answered, the ones it refuses go to the other (as a load balancer does).
+    """
+    answers = VARIANTS[variant]
+    run_id = uuid.uuid4().hex[:8]
+    uses_worker = "worker" in answers["compose_services"]
+    env = {**project_env, "ENVIRONMENT": "dev", "LOG_LEVEL": "INFO", **pgbouncer_settings(variant)}
+    if answers["auth"]:
+        env |= {
+            "ARGON2_TIME_COST": "1",
+            "ARGON2_MEMORY_COST": "8",
+            "ARGON2_PARALLELISM": "1",
+            "LOGIN_RATE_LIMIT": "1000000/minute",
+            "LOGIN_ADDRESS_RATE_LIMIT": "1000000/minute",
+        }
+    redis_url = None
+    if "redis" in answers["compose_services"]:
+        redis_url = request.getfixturevalue("redis_url")
+        prefix = f"{PACKAGE}:replicas-{run_id}:"
+        env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+    replicas: list[Replica] = []
+
+    started = time.perf_counter()
+    try:
+        with scratch_database(postgres_url, f"{PACKAGE}_replicas_{run_id}") as database_url:
+            env["DATABASE_URL"] = through(database_server, database_url)
+            assert_succeeded(
+                run(["uv", "run", "--no-sync", *MIGRATE[answers["orm"]]], installed_project, env)
+            )
+            apis = [start_api(installed_project, env, tmp_path / f"api-{n}.log") for n in (1, 2)]
+            replicas += apis
+            if uses_worker:
+                command = ["arq", f"{PACKAGE}.worker.WorkerSettings"]
+                replicas += [
+                    start_replica(installed_project, command, env, tmp_path / f"worker-{n}.log")
+                    for n in (1, 2)
+                ]
+            for api in apis:
+                wait_until_ready(api)
+            urls = [api.base_url for api in apis if api.base_url is not None]
+            token = None
+            if answers["auth"]:
+                secrets = dotenv(installed_project / ".env")
+                email, password = (
+                    secrets["FIRST_SUPERUSER_EMAIL"],
+                    secrets["FIRST_SUPERUSER_PASSWORD"],
+                )
+                token = access_token(urls[0], email, password)
+                assert access_token(urls[1], email, password)
+
+            jobs = import_jobs(urls[1], token) if uses_worker else {}
+            load = run_load(urls, token)
+            stopping = apis[0]
+            drained = run_load(
+                urls, token, during=lambda: stopping.process.send_signal(signal.SIGTERM)
+            )
+            stopped_with = stopping.process.wait(timeout=30)
+            if uses_worker:
+                wait_for_jobs(urls[1], token, jobs)
+            counts = title_counts(database_url)
+    finally:
+        for replica in replicas:
+            if replica.process.poll() is None:
+                replica.process.terminate()
+                replica.process.wait(timeout=30)
+        if redis_url is not None:
+            delete_keys(redis_url, f"*{prefix}*")
+    record_step(variant, "replicas", time.perf_counter() - started)
+    job_titles = [title for titles in jobs.values() for title in titles]
+    once = sum(counts.get(title) == 1 for title in job_titles)
+    record_replicas(
+        variant,
+        {
+            "requests": str(2 * REPLICA_REQUESTS),
+            "errors": str(len(load.errors) + len(drained.errors)),
+            "rerouted after SIGTERM": str(drained.rerouted),
+            "jobs run once": f"{once // TITLES_PER_JOB}/{len(jobs)}",
+        },
+    )
+    logs = {replica.log.name: replica.log.read_text() for replica in replicas}
+
+    assert load.errors == [], load.errors
+    assert drained.errors == [], drained.errors
+    assert load.answered == drained.answered == REPLICA_REQUESTS
+    assert stopped_with == 0, logs[stopping.log.name]
+    assert [counts.get(title) for title in job_titles] == [1] * len(job_titles)
+    for name, text in logs.items():
+        assert not LOG_ERRORS.search(text), f"{name}:\n{text}"

@@ -95,3 +95,11 @@ OUTAGE_VARIANTS: dict[str, dict[str, Any]] = {
         answer_set("tortoise", auth=True, services=["redis"]),
     ]
 }
+
+#: The variant tier's multi-replica test (tests/test_variants.py) runs for these only: two
+#: API processes and two workers through PgBouncer on SQLAlchemy's engine, and two API
+#: processes through PgBouncer on Tortoise (each run adds about 20 seconds).
+REPLICA_VARIANTS = (
+    "sqlmodel-auth-redis-worker-adminer-pgbouncer",
+    "tortoise-noauth-redis-pgbouncer",
+)
