@@ -130,6 +130,8 @@ def database_server(variant: str, postgres_url: str) -> Iterator[str]:
         return
     with private_pgbouncer(libpq_url(postgres_url)) as pgbouncer:
         yield pgbouncer.url
+        # The clients did go through it (PgBouncer logs every sign-in).
+        assert "login attempt" in pgbouncer.log.read_text(), "nothing connected to PgBouncer"
 
 
 def through(server_url: str, database_url: str) -> str:
