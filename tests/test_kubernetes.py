@@ -168,21 +168,29 @@ def test_overlay_objects_match_the_pinned_kubernetes_schemas(
 
 
 def test_checkov_finds_nothing_in_manifests_dockerfile_and_compose(
-    kube_project: Path, tmp_path: Path, checks_by_content: ChecksByContent
+    render: Render, tmp_path: Path, checks_by_content: ChecksByContent
 ) -> None:
     """Each skipped check is justified inline, in the annotation of the object it concerns.
 
-    checkov has no compose framework: its secret scan is what reads compose.yaml.
+    One checkov run reads every answer set's files (it takes seconds to start). checkov has
+    no compose framework: its secret scan is what reads compose.yaml.
     """
     checkov = require_tool("checkov", "checkov")
     scanned = tmp_path / "scanned"
-    scanned.mkdir()
-    for overlay in OVERLAYS:
-        built = built_overlay(kube_project, overlay, tmp_path, empty_secret=True)
-        shutil.copy(built, scanned / f"{overlay}.yaml")
-    for name in ("Dockerfile", "compose.yaml"):
-        shutil.copy(kube_project / name, scanned / name)
-    inputs = [*(f"{overlay}.yaml" for overlay in OVERLAYS), "Dockerfile", "compose.yaml"]
+    inputs = []
+    for answers in KUBERNETES_VARIANTS:
+        project = render(**answers, kubernetes=True)
+        name = variant_name(answers)
+        (scanned / name).mkdir(parents=True)
+        for overlay in OVERLAYS:
+            built = built_overlay(project, overlay, tmp_path / name, empty_secret=True)
+            shutil.copy(built, scanned / name / f"{overlay}.yaml")
+        for file in ("Dockerfile", "compose.yaml"):
+            shutil.copy(project / file, scanned / name / file)
+        inputs += [
+            f"{name}/{file}"
+            for file in (*(f"{overlay}.yaml" for overlay in OVERLAYS), "Dockerfile", "compose.yaml")
+        ]
     files = [arg for name in inputs for arg in ("--file", name)]
 
     checks_by_content.check(
