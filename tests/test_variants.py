@@ -5,6 +5,7 @@ every variant in tests/variants.py runs. Per-step timings are printed at the end
 """
 
 import dataclasses
+import http.client
 import json
 import re
 import shutil
@@ -411,21 +412,33 @@ def call(
 @dataclass
 class LoadResult:
     answered: int = 0
-    #: Requests whose connection the stopping replica refused, sent to the other one.
+    #: Requests sent to the other replica because this one was draining or refused them.
     rerouted: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
-def balanced_request(
-    urls: Sequence[str], index: int, token: str | None, result: LoadResult
-) -> None:
-    """Create an item on one replica, in turn; refused connections go to the next one.
+@dataclass
+class Balancer:
+    """Spreads requests over the replicas in turn, as a Service's endpoints do.
 
-    What a load balancer does with a replica that stopped listening; a request the replica
-    accepted must be answered, whatever happens to the replica afterwards.
+    A replica in `draining` gets no new request (Kubernetes removes a terminating pod from
+    the endpoints); a refused connection goes to the next replica.
     """
-    for attempt in range(len(urls)):
-        base_url = urls[(index + attempt) % len(urls)]
+
+    urls: Sequence[str]
+    draining: set[str] = dataclasses.field(default_factory=set)
+
+    def targets(self, index: int) -> list[str]:
+        turn = [self.urls[(index + step) % len(self.urls)] for step in range(len(self.urls))]
+        return [url for url in turn if url not in self.draining]
+
+
+def balanced_request(balancer: Balancer, index: int, token: str | None, result: LoadResult) -> None:
+    """Create an item through the balancer; a request a replica accepted must be answered."""
+    targets = balancer.targets(index)
+    if targets and targets[0] != balancer.urls[index % len(balancer.urls)]:
+        result.rerouted += 1
+    for base_url in targets:
         try:
             status, body = call(base_url, "POST", "/items", token, {"title": f"load {index}"})
         except urllib.error.URLError as error:
@@ -442,23 +455,59 @@ def balanced_request(
         else:
             result.answered += 1
         return
-    result.errors.append(f"request {index}: every replica refused it")
+    result.errors.append(f"request {index}: no replica took it")
 
 
 def run_load(
-    urls: Sequence[str], token: str | None, during: Callable[[], None] | None = None
+    balancer: Balancer, token: str | None, during: Callable[[], object] | None = None
 ) -> LoadResult:
-    """REPLICA_REQUESTS requests over the replicas; `during` runs when a third has been sent."""
+    """REPLICA_REQUESTS requests through the balancer; `during` starts when a third is sent."""
     result = LoadResult()
-    with ThreadPoolExecutor(REPLICA_CLIENTS) as pool:
+    with ThreadPoolExecutor(REPLICA_CLIENTS + 1) as pool:
         futures = []
         for index in range(REPLICA_REQUESTS):
-            futures.append(pool.submit(balanced_request, urls, index, token, result))
+            futures.append(pool.submit(balanced_request, balancer, index, token, result))
             if during is not None and index == REPLICA_REQUESTS // 3:
-                pool.submit(during)
+                futures.append(pool.submit(during))
         for future in futures:
             future.result()
     return result
+
+
+#: Kubernetes' preStop delay, scaled down: the time between a pod's removal from the
+#: endpoints and its SIGTERM, in which the connections already sent to it are accepted.
+PRE_STOP_SECONDS = 0.5
+
+
+def terminate_like_kubernetes(
+    balancer: Balancer, replica: Replica, token: str | None
+) -> tuple[int, object]:
+    """Drain `replica` as Kubernetes does, with one request in flight across its SIGTERM.
+
+    The replica leaves the endpoints; a request whose body is only half sent is in flight
+    on it; after the preStop delay it gets SIGTERM; then the rest of the body is sent. The
+    answer to that request is returned: a graceful shutdown completes it.
+    """
+    assert replica.base_url is not None
+    balancer.draining.add(replica.base_url)
+    address = urllib.parse.urlsplit(replica.base_url)
+    body = json.dumps({"title": "in flight across SIGTERM"}).encode()
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/items")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        if token is not None:
+            connection.putheader("Authorization", f"Bearer {token}")
+        connection.endheaders(body[: len(body) // 2])
+        time.sleep(PRE_STOP_SECONDS)
+        replica.process.send_signal(signal.SIGTERM)
+        time.sleep(PRE_STOP_SECONDS)
+        connection.send(body[len(body) // 2 :])
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
 
 
 def import_jobs(base_url: str, token: str | None) -> dict[str, list[str]]:
@@ -511,8 +560,9 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
     The migration runs first, once, as the Kubernetes Job does; then every process starts at
     once: each API bootstraps the same first superuser. Both become ready with no error in
     their logs, a load spread over both is answered without an error, each imported job
-    runs exactly once, and SIGTERM to one API during the load loses no request: the ones it
-    accepted are answered, the ones it refuses go to the other (as a load balancer does).
+    runs exactly once, and one API stopped during the load as Kubernetes stops a pod (out of
+    the endpoints, a preStop delay, SIGTERM) loses no request: a request in flight across
+    its SIGTERM is answered, the new ones go to the other API.
     """
     answers = VARIANTS[variant]
     run_id = uuid.uuid4().hex[:8]
@@ -562,10 +612,16 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
                 assert access_token(urls[1], email, password)
 
             jobs = import_jobs(urls[1], token) if uses_worker else {}
-            load = run_load(urls, token)
+            balancer = Balancer(urls)
+            load = run_load(balancer, token)
             stopping = apis[0]
+            in_flight: list[tuple[int, object]] = []
             drained = run_load(
-                urls, token, during=lambda: stopping.process.send_signal(signal.SIGTERM)
+                balancer,
+                token,
+                during=lambda: in_flight.append(
+                    terminate_like_kubernetes(balancer, stopping, token)
+                ),
             )
             stopped_with = stopping.process.wait(timeout=30)
             if uses_worker:
@@ -586,7 +642,8 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
         {
             "requests": str(2 * REPLICA_REQUESTS),
             "errors": str(len(load.errors) + len(drained.errors)),
-            "rerouted after SIGTERM": str(drained.rerouted),
+            "sent to the other during the drain": str(drained.rerouted),
+            "in flight across SIGTERM": str(in_flight[0][0] if in_flight else "-"),
             "jobs run once": f"{once // TITLES_PER_JOB}/{len(jobs)}",
         },
     )
@@ -595,6 +652,7 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
     assert load.errors == [], load.errors
     assert drained.errors == [], drained.errors
     assert load.answered == drained.answered == REPLICA_REQUESTS
+    assert [status for status, _ in in_flight] == [201], in_flight
     # uvicorn re-raises the SIGTERM once it has shut down: the exit status is the signal's.
     assert stopped_with in {0, 128 + signal.SIGTERM}, logs[stopping.log.name]
     assert "Finished server process" in logs[stopping.log.name]
