@@ -644,7 +644,7 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
             "errors": str(len(load.errors) + len(drained.errors)),
             "sent to the other during the drain": str(drained.rerouted),
             "in flight across SIGTERM": str(in_flight[0][0] if in_flight else "-"),
-            "jobs run once": f"{once // TITLES_PER_JOB}/{len(jobs)}",
+            "jobs run once": f"{once // TITLES_PER_JOB}/{len(jobs)}" if jobs else "-",
         },
     )
     logs = {replica.log.name: replica.log.read_text() for replica in replicas}
