@@ -392,6 +392,7 @@ CHANGED_ANSWERS: dict[str, Any] = {
     "compose_services": ["redis", "worker"],
     "license": "Apache-2.0",
     "ci": "none",
+    "kubernetes": True,
 }
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 
