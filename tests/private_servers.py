@@ -1,4 +1,5 @@
-"""A PostgreSQL and a Redis server of the outage tests' own, which they stop, freeze and resume.
+"""Servers of the tests' own: a PostgreSQL and a Redis that the outage tests stop, freeze and
+resume, and a PgBouncer in front of the test server for the PgBouncer variant.
 
 The shared servers (tests/servers.py) are never signalled: these run from a temporary
 directory on free ports and are removed, processes and files, when the block ends.
@@ -7,9 +8,11 @@ directory on free ports and are removed, processes and files, when the block end
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -176,4 +179,104 @@ def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
     finally:
         redis.stop()
         postgres.remove()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+#: PgBouncer refuses to run as root; as root, the tests run it as this account.
+PGBOUNCER_ACCOUNT = POSTGRES_ACCOUNT
+
+
+def _pgbouncer_config(upstream_url: str, port: int, directory: Path) -> str:
+    """Transaction pooling in front of the upstream server, for any database and user."""
+    upstream = urllib.parse.urlsplit(upstream_url)
+    return "\n".join(
+        [
+            "[databases]",
+            f"* = host={upstream.hostname} port={upstream.port or 5432}",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1",
+            f"listen_port = {port}",
+            f"unix_socket_dir = {directory}",
+            # The upstream trusts local connections; PgBouncer passes them through.
+            "auth_type = trust",
+            f"auth_file = {directory / 'userlist.txt'}",
+            "pool_mode = transaction",
+            "max_client_conn = 500",
+            "default_pool_size = 20",
+            f"logfile = {directory / 'pgbouncer.log'}",
+            "",
+        ]
+    )
+
+
+class PrivatePgBouncer:
+    """A PgBouncer of the tests' own, on a free port, in front of `upstream_url`'s server."""
+
+    def __init__(self, directory: Path, upstream_url: str) -> None:
+        self.directory = directory
+        self.port = free_port()
+        upstream = urllib.parse.urlsplit(upstream_url)
+        user = upstream.username or "postgres"
+        self.url = upstream._replace(netloc=f"{user}@127.0.0.1:{self.port}").geturl()
+        # PgBouncer signs in to the upstream server with the password of its user list.
+        password = upstream.password or ""
+        self.log = directory / "pgbouncer.log"
+        self._config = directory / "pgbouncer.ini"
+        self._config.write_text(_pgbouncer_config(upstream_url, self.port, directory))
+        (directory / "userlist.txt").write_text(f'"{user}" "{password}"\n')
+        self._as_account = [] if os.geteuid() else ["runuser", "-u", PGBOUNCER_ACCOUNT, "--"]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
+        if binary is None:
+            pytest.fail(
+                "the PgBouncer variant needs pgbouncer: apt-get install pgbouncer "
+                "(the variant session installs it when it runs as root)",
+                pytrace=False,
+            )
+        if self._as_account:
+            shutil.chown(self.directory, PGBOUNCER_ACCOUNT)
+        self._process = subprocess.Popen(  # noqa: S603 - the tests choose every argument
+            [*self._as_account, binary, str(self._config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                log = self.log.read_text() if self.log.exists() else ""
+                pytest.fail(f"pgbouncer exited with {self._process.returncode}:\n{log}")
+            with suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+                return
+            time.sleep(0.05)
+        pytest.fail(f"pgbouncer did not listen within {START_TIMEOUT} s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            # SIGINT: PgBouncer's immediate shutdown (SIGTERM waits for every client).
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+            self._process = None
+
+
+@contextmanager
+def private_pgbouncer(upstream_url: str) -> Iterator[PrivatePgBouncer]:
+    """Start a PgBouncer in front of the upstream server; stop it and delete its files after."""
+    directory = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+    directory.chmod(0o711)
+    pgbouncer = PrivatePgBouncer(directory, upstream_url)
+    try:
+        pgbouncer.start()
+        yield pgbouncer
+    finally:
+        pgbouncer.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -69,7 +69,9 @@ CODE_VARIANTS = (
 #: The compose files depend on the ORM (the migration command) and the services only, so
 #: they are checked for every such pair (auth and Python do not change them).
 COMPOSE_VARIANTS = [
-    code_variant(answer_set(orm, True, services)) for orm in ORMS for services in SERVICE_SETS
+    code_variant(answer_set(orm, True, services))
+    for orm in ORMS
+    for services in [*SERVICE_SETS, ["pgbouncer"], ALL_SERVICES]
 ]
 WORKER_COMPOSE_VARIANTS = [
     variant for variant in COMPOSE_VARIANTS if "worker" in variant.values[0]["compose_services"]
@@ -493,8 +495,10 @@ def test_app_and_worker_wait_for_healthy_dependencies(compose_project: Path) -> 
     services = compose_services(compose_project)
     healthy = {"condition": "service_healthy"}
     migrated = {"condition": "service_completed_successfully"}
-    expected = {"db": healthy, "migrate": migrated} | (
-        {"redis": healthy} if "redis" in selected else {}
+    expected = (
+        {"db": healthy, "migrate": migrated}
+        | ({"redis": healthy} if "redis" in selected else {})
+        | ({"pgbouncer": healthy} if "pgbouncer" in selected else {})
     )
 
     assert services["app"]["depends_on"] == expected

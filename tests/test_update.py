@@ -393,6 +393,7 @@ CHANGED_ANSWERS: dict[str, Any] = {
     "license": "Apache-2.0",
     "ci": "none",
     "observability": ["prometheus", "sentry"],
+    "kubernetes": True,
 }
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 

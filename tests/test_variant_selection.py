@@ -7,7 +7,15 @@ import pytest
 import yaml
 
 from tests.projects import OFFERED_PYTHONS, REPO_ROOT
-from tests.variants import OBSERVABILITY, ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
+from tests.variants import (
+    CODE_SERVICES,
+    OBSERVABILITY,
+    ORMS,
+    PYTHON_VERSION,
+    SERVICES,
+    VARIANTS,
+    variant_name,
+)
 
 ANSWER_SETS = list(VARIANTS.values())
 
@@ -68,7 +76,7 @@ def test_every_orm_runs_with_auth_on_and_off(orm: str) -> None:
     assert auths == {True, False}
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", CODE_SERVICES)
 @pytest.mark.parametrize("orm", ORMS)
 def test_every_orm_runs_with_every_service(orm: str, service: str) -> None:
     assert any(answers["orm"] == orm and service in services_of(answers) for answers in ANSWER_SETS)
@@ -118,3 +126,15 @@ def test_every_observability_option_runs_with_the_worker_and_redis() -> None:
         and {"redis", "worker"} <= services_of(answers)
         for answers in ANSWER_SETS
     )
+
+
+def test_pgbouncer_runs_with_each_orm_family_and_with_the_worker() -> None:
+    """Statements are prepared by SQLAlchemy's engine or by Tortoise: each behind PgBouncer.
+
+    The worker's jobs and the app's requests share PgBouncer's pool once.
+    """
+    pooled = [answers for answers in ANSWER_SETS if "pgbouncer" in services_of(answers)]
+    families = {"tortoise" if answers["orm"] == "tortoise" else "sqlalchemy" for answers in pooled}
+
+    assert families == {"sqlalchemy", "tortoise"}
+    assert any("worker" in services_of(answers) for answers in pooled)

@@ -14,16 +14,20 @@ PYTHON_VERSION = "3.11"
 ORMS = ("sqlalchemy", "sqlmodel", "tortoise")
 #: The choices of the `compose_services` question, in the order copier.yml lists them
 #: (a test checks that they match); variant names list the services in this order.
-SERVICES = ("redis", "worker", "adminer")
-#: Every valid answer to `compose_services`: each subset of SERVICES in which the worker
-#: has Redis (copier.yml refuses the worker without it).
+SERVICES = ("redis", "worker", "adminer", "pgbouncer")
+#: The services that change the Python code. PgBouncer changes only compose.yaml, the
+#: manifests and the documentation: DATABASE_PGBOUNCER is a setting of every project.
+CODE_SERVICES = ("redis", "worker", "adminer")
+#: Every valid answer to `compose_services` that renders distinct code: each subset of
+#: CODE_SERVICES in which the worker has Redis (copier.yml refuses the worker without it).
 SERVICE_SETS: list[list[str]] = [
     list(subset)
-    for size in range(len(SERVICES) + 1)
-    for subset in combinations(SERVICES, size)
+    for size in range(len(CODE_SERVICES) + 1)
+    for subset in combinations(CODE_SERVICES, size)
     if "worker" not in subset or "redis" in subset
 ]
 ALL_SERVICES = list(SERVICES)
+ALL_CODE_SERVICES = list(CODE_SERVICES)
 #: The choices of the `observability` question, in the order copier.yml lists them (a test
 #: checks that they match); variant names list them after the services, in this order.
 OBSERVABILITY = ("prometheus", "opentelemetry", "sentry")
@@ -68,6 +72,8 @@ def answer_set(
 #:   SQLAlchemy (the default) and Tortoise (its own models and migrations; SQLModel shares
 #:   SQLAlchemy's engine and Alembic).
 #: Adminer changes only compose files, so it rides along with the full auth variants.
+#: PgBouncer changes how each ORM family prepares statements (db.py), so it rides along
+#: once with SQLAlchemy's engine (SQLModel, with the worker) and once with Tortoise.
 #: Every observability option (Prometheus, OpenTelemetry, Sentry) rides along with the full
 #: SQLAlchemy variant, where each has the most to observe (requests, SQL, Redis, jobs); the
 #: other variants run without any, as most projects do.
@@ -75,14 +81,16 @@ def answer_set(
 _ANSWER_SETS: list[dict[str, Any]] = [
     answer_set("sqlalchemy", auth=True),
     answer_set("sqlalchemy", auth=False),
-    answer_set("sqlalchemy", auth=True, services=ALL_SERVICES, observability=ALL_OBSERVABILITY),
+    answer_set(
+        "sqlalchemy", auth=True, services=ALL_CODE_SERVICES, observability=ALL_OBSERVABILITY
+    ),
     answer_set("sqlalchemy", auth=False, services=["redis"]),
     answer_set("sqlmodel", auth=True, services=ALL_SERVICES),
     answer_set("sqlmodel", auth=False, services=["redis", "worker"]),
     answer_set("tortoise", auth=True),
     answer_set("tortoise", auth=False),
-    answer_set("tortoise", auth=True, services=ALL_SERVICES),
-    answer_set("tortoise", auth=False, services=["redis"]),
+    answer_set("tortoise", auth=True, services=ALL_CODE_SERVICES),
+    answer_set("tortoise", auth=False, services=["redis", "pgbouncer"]),
 ]
 
 
@@ -108,3 +116,11 @@ OUTAGE_VARIANTS: dict[str, dict[str, Any]] = {
         answer_set("tortoise", auth=True, services=["redis"]),
     ]
 }
+
+#: The variant tier's multi-replica test (tests/test_variants.py) runs for these only: two
+#: API processes and two workers through PgBouncer on SQLAlchemy's engine, and two API
+#: processes through PgBouncer on Tortoise (each run adds about 20 seconds).
+REPLICA_VARIANTS = (
+    "sqlmodel-auth-redis-worker-adminer-pgbouncer",
+    "tortoise-noauth-redis-pgbouncer",
+)
