@@ -377,6 +377,10 @@ def test_changelog_lists_a_committed_release() -> None:
 #: answer an update loses.
 QUESTION_CHANGES: dict[str, str | None] = {}
 
+#: Questions added since a release whose answer, on an update from before them, is set by a
+#: `_migrations` entry rather than taken from the default: what keeps the project as it was.
+MIGRATED_NEW_ANSWERS: dict[str, Any] = {"api_prefix": ""}
+
 #: An answer to every question, none of them its default (nor the tier's Python): an update
 #: from any release must keep each one the release asked (and offered: 0.1.0 had one ORM).
 CHANGED_ANSWERS: dict[str, Any] = {
@@ -392,6 +396,7 @@ CHANGED_ANSWERS: dict[str, Any] = {
     "compose_services": ["redis", "worker"],
     "license": "Apache-2.0",
     "ci": "none",
+    "api_prefix": "/v2",
 }
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 
@@ -483,6 +488,8 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
         for question in answered
         if (name := current_names[question]) is not None
     }
+    migrated = {q: a for q, a in MIGRATED_NEW_ANSWERS.items() if q not in expected}
+    expected |= migrated
     fresh = render(template, tmp_path / "fresh", current, expected)
 
     # A question renamed without a `_migrations` entry falls back to its default here.
@@ -490,6 +497,10 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     updated_tree, fresh_tree = comparable_tree(project), comparable_tree(fresh)
     assert sorted(updated_tree) == sorted(fresh_tree)
     assert [name for name in fresh_tree if updated_tree[name] != fresh_tree[name]] == []
+    if "api_prefix" in migrated:
+        # Released before the prefix: its routes stay at the root paths.
+        routing = (project / "src" / given["package_name"] / "routing.py").read_text()
+        assert 'API_PREFIX = ""' in routing.splitlines()
 
 
 # --- a release project's database migrates forward -------------------------------------

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.projects import OFFERED_PYTHONS, REPO_ROOT
-from tests.variants import ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
+from tests.variants import OPTION_NAMES, ORMS, PYTHON_VERSION, SERVICES, VARIANTS, variant_name
 
 ANSWER_SETS = list(VARIANTS.values())
 
@@ -18,12 +18,15 @@ def services_of(answers: dict[str, Any]) -> set[str]:
 
 def test_variant_names_state_their_answers() -> None:
     for name, answers in VARIANTS.items():
-        orm, auth, *services = name.split("-")
+        orm, auth, *rest = name.split("-")
+        services = [part for part in rest if part not in OPTION_NAMES]
+        options = {OPTION_NAMES[part] for part in rest if part in OPTION_NAMES}
 
         assert name == variant_name(answers)
         assert orm == answers["orm"]
         assert auth == ("auth" if answers["auth"] else "noauth")
         assert set(services) == services_of(answers)
+        assert options == {(q, v) for q, v in OPTION_NAMES.values() if answers.get(q) == v}
 
 
 def noxfile_python() -> str:
@@ -92,3 +95,13 @@ def test_projects_without_services_run_with_auth_on_and_off() -> None:
     }
 
     assert {auth for _, auth in plain} == {True, False}
+
+
+def test_gitlab_ci_and_both_api_layouts_run() -> None:
+    """GitLab CI once; the default prefix (/api/v1) and the root paths ("") both."""
+    cis = [answers.get("ci", "github") for answers in ANSWER_SETS]
+    prefixes = {answers.get("api_prefix", "/api/v1") for answers in ANSWER_SETS}
+
+    assert cis.count("gitlab") == 1
+    assert "github" in cis
+    assert prefixes == {"/api/v1", ""}

@@ -18,6 +18,7 @@ import pytest
 from tests.commands import assert_succeeded, describe, require_tool, run
 from tests.conftest import RecordFuzzResult, RecordStep, RecordTestCount, Render
 from tests.projects import (
+    api_prefix,
     dotenv,
     install,
     run_generated_suite,
@@ -232,7 +233,7 @@ def test_api_answers_every_request_as_its_schema_says(
                 if answers["auth"]:
                     secrets = dotenv(installed_project / ".env")
                     token = access_token(
-                        base_url,
+                        base_url + api_prefix(installed_project),
                         secrets["FIRST_SUPERUSER_EMAIL"],
                         secrets["FIRST_SUPERUSER_PASSWORD"],
                     )

@@ -27,18 +27,24 @@ ALL_SERVICES = list(SERVICES)
 
 
 def answer_set(
-    orm: str, auth: bool, services: Sequence[str] = (), python_version: str = PYTHON_VERSION
+    orm: str,
+    auth: bool,
+    services: Sequence[str] = (),
+    python_version: str = PYTHON_VERSION,
+    **options: str,
 ) -> dict[str, Any]:
     """The answers that decide what code is rendered, in one canonical form.
 
     The tests render through a cache keyed by the answers, so building every answer set
-    here lets the test modules share renders.
+    here lets the test modules share renders. `options` are other answers (`ci`,
+    `api_prefix`); unnamed, they take their defaults (GitHub CI, the prefix /api/v1).
     """
     return {
         "orm": orm,
         "auth": auth,
         "compose_services": list(services),
         "python_version": python_version,
+        **options,
     }
 
 
@@ -53,26 +59,38 @@ def answer_set(
 #:   SQLAlchemy (the default) and Tortoise (its own models and migrations; SQLModel shares
 #:   SQLAlchemy's engine and Alembic).
 #: Adminer changes only compose files, so it rides along with the full auth variants.
+#: GitLab CI (files only, no code) rides along once; so does the empty API prefix (the root
+#: paths of the projects rendered before the question), on a variant without Redis.
 #: tests/test_variant_selection.py checks these coverage rules.
 _ANSWER_SETS: list[dict[str, Any]] = [
     answer_set("sqlalchemy", auth=True),
     answer_set("sqlalchemy", auth=False),
     answer_set("sqlalchemy", auth=True, services=ALL_SERVICES),
     answer_set("sqlalchemy", auth=False, services=["redis"]),
-    answer_set("sqlmodel", auth=True, services=ALL_SERVICES),
+    answer_set("sqlmodel", auth=True, services=ALL_SERVICES, ci="gitlab"),
     answer_set("sqlmodel", auth=False, services=["redis", "worker"]),
     answer_set("tortoise", auth=True),
-    answer_set("tortoise", auth=False),
+    answer_set("tortoise", auth=False, api_prefix=""),
     answer_set("tortoise", auth=True, services=ALL_SERVICES),
     answer_set("tortoise", auth=False, services=["redis"]),
 ]
 
 
+#: The name parts of answers other than ORM, auth and services, given when not the default.
+OPTION_NAMES = {"gitlab": ("ci", "gitlab"), "rootpaths": ("api_prefix", "")}
+
+
 def variant_name(answers: dict[str, Any]) -> str:
-    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``."""
+    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``.
+
+    Other answers than the defaults follow: ``-gitlab`` (ci), ``-rootpaths`` (no API prefix).
+    """
     auth = "auth" if answers["auth"] else "noauth"
     services = [name for name in SERVICES if name in answers.get("compose_services", [])]
-    return "-".join([answers["orm"], auth, *services])
+    options = [
+        part for part, (question, value) in OPTION_NAMES.items() if answers.get(question) == value
+    ]
+    return "-".join([answers["orm"], auth, *services, *options])
 
 
 #: Variant name -> the answers rendered for it.
