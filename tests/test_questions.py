@@ -29,6 +29,8 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         "auth": True,
         "compose_services": [],
         "license": "MIT",
+        "ci": "github",
+        "api_prefix": "/api/v1",
     }
     assert {name: stored_answers(project).get(name) for name in expected} == expected
     assert (project / "src" / "my_service" / "main.py").is_file()
@@ -93,6 +95,20 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         ),
         pytest.param(
             {"compose_services": ["redis", "mongo"]}, "'mongo' is not in", id="unknown-service"
+        ),
+        pytest.param({"ci": "jenkins"}, "'jenkins' is not in", id="unknown-ci"),
+        *(
+            pytest.param({"api_prefix": prefix}, "is not a valid API prefix", id=f"prefix-{name}")
+            for name, prefix in [
+                ("no-leading-slash", "api/v1"),
+                ("trailing-slash", "/api/v1/"),
+                ("slash-only", "/"),
+                ("double-slash", "/api//v1"),
+                ("space", "/api v1"),
+                ("dot-segment", "/api/../v1"),
+                ("newline", "/api\n"),
+                ("query", "/api?v=1"),
+            ]
         ),
     ],
 )
@@ -174,7 +190,7 @@ def test_service_choices_are_the_ones_the_tests_know() -> None:
 
 
 def test_copier_runs_no_tasks_so_nothing_needs_trust() -> None:
-    """Users render without --trust: no task, no migration script, no Jinja extension."""
+    """Users render without --trust: no task, no Jinja extension (`_migrations` run on updates)."""
     config = copier_config()
 
     assert [key for key in ("_tasks", "_jinja_extensions") if key in config] == []
@@ -197,3 +213,12 @@ def test_render_needs_no_network(
     )
 
     assert (project / "pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize("prefix", ["", "/v2", "/internal-api/v1.2_beta~x"])
+def test_api_prefix_is_where_the_api_routes_sit(render: Render, prefix: str) -> None:
+    project = render(api_prefix=prefix)
+    routing = (project / "src" / "my_service" / "routing.py").read_text()
+
+    assert f'API_PREFIX = "{prefix}"' in routing.splitlines()
+    assert stored_answers(project)["api_prefix"] == prefix

@@ -22,17 +22,26 @@ def code_variant(answers: dict[str, Any]) -> Any:
 
 #: Answer sets whose code differs: every combination of ORM, auth and services on the oldest
 #: Python, and on the newest Python (whose ruff rules differ) without and with every service.
-CODE_VARIANTS = [
-    code_variant(answer_set(orm, auth, services, OLDEST_PYTHON))
-    for orm in ORMS
-    for auth in (True, False)
-    for services in SERVICE_SETS
-] + [
-    code_variant(answer_set(orm, auth, services, NEWEST_PYTHON))
-    for orm in ORMS
-    for auth in (True, False)
-    for services in ([], ALL_SERVICES)
-]
+CODE_VARIANTS = (
+    [
+        code_variant(answer_set(orm, auth, services, OLDEST_PYTHON))
+        for orm in ORMS
+        for auth in (True, False)
+        for services in SERVICE_SETS
+    ]
+    + [
+        code_variant(answer_set(orm, auth, services, NEWEST_PYTHON))
+        for orm in ORMS
+        for auth in (True, False)
+        for services in ([], ALL_SERVICES)
+    ]
+    + [
+        # The CI choices and API prefixes that are not the default, on both Pythons.
+        code_variant(answer_set(orm, True, ALL_SERVICES, python, ci=ci, api_prefix=prefix))
+        for orm in ORMS
+        for python, ci, prefix in [(OLDEST_PYTHON, "gitlab", ""), (NEWEST_PYTHON, "none", "/v2/x")]
+    ]
+)
 #: The compose files depend on the ORM (the migration command) and the services only, so
 #: they are checked for every such pair (auth and Python do not change them).
 COMPOSE_VARIANTS = [
