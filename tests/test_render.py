@@ -17,7 +17,10 @@ from tests.variants import ALL_SERVICES, ORMS, SERVICE_SETS, answer_set, variant
 
 
 def code_variant(answers: dict[str, Any]) -> Any:
-    return pytest.param(answers, id=f"{variant_name(answers)}-py{answers['python_version']}")
+    others = "".join(f"-{answers[name]}" for name in ("ci", "api_prefix") if answers.get(name))
+    return pytest.param(
+        answers, id=f"{variant_name(answers)}-py{answers['python_version']}{others}"
+    )
 
 
 #: Answer sets whose code differs: every combination of ORM, auth and services on the oldest
