@@ -103,9 +103,12 @@ def dependency_import_names() -> set[str]:
 
 
 def own_packages() -> set[str]:
-    """The generated project's top-level directories of Python modules, besides src/."""
+    """The generated project's top-level directories of Python modules, besides src/.
+
+    A directory rendered for some answers only is named by its conditional's output.
+    """
     return {
-        directory.name
+        re.sub(r"\{%.*?%\}", "", directory.name)
         for directory in TEMPLATE.iterdir()
         if directory.is_dir()
         and directory.name != "src"
