@@ -65,6 +65,15 @@ def test_gitlab_pipeline_runs_the_jobs_of_the_github_workflow(gitlab_project: Pa
     assert jobs["test"]["script"][-1] == "uv run --no-sync pytest"
 
 
+def test_gitlab_jobs_use_the_python_and_the_uv_of_the_dockerfile(gitlab_project: Path) -> None:
+    variables = pipeline_of(gitlab_project)["variables"]
+    dockerfile = (gitlab_project / "Dockerfile").read_text()
+
+    assert variables["PYTHON_VERSION"] == stored_answers(gitlab_project)["python_version"]
+    assert f"FROM python:{variables['PYTHON_VERSION']}-slim-trixie" in dockerfile
+    assert f"COPY --from=ghcr.io/astral-sh/uv:{variables['UV_VERSION']} " in dockerfile
+
+
 def test_gitlab_tests_run_against_postgres_and_redis_when_selected(gitlab_project: Path) -> None:
     test_job = jobs_of(pipeline_of(gitlab_project))["test"]
     services = {service["alias"]: service for service in test_job["services"]}

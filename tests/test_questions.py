@@ -24,7 +24,7 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         "project_name": "My Service",
         "project_slug": "my-service",
         "package_name": "my_service",
-        "python_version": "3.14",
+        "python_version": "3.15",
         "orm": "sqlalchemy",
         "auth": True,
         "compose_services": [],
@@ -58,11 +58,12 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
             id="package-stdlib",
         ),
         # The reserved names come from tests/reserved_names.py: the standard library of
-        # every offered Python (new in 3.14, gone after 3.11), dependencies, own packages.
+        # every offered Python (new in 3.14 and 3.15, gone after 3.11), dependencies, own packages.
         *(
             pytest.param({"package_name": name}, f'"{name}" clashes with', id=f"package-{why}")
             for name, why in [
                 ("annotationlib", "stdlib-new-in-3.14"),
+                ("profiling", "stdlib-new-in-3.15"),
                 ("distutils", "stdlib-gone-in-3.12"),
                 ("fastapi", "dependency"),
                 ("jwt", "dependency-import-name"),
