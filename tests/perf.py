@@ -35,6 +35,7 @@ from pathlib import Path
 from tests import servers
 from tests.projects import (
     REPO_ROOT,
+    api_prefix,
     copy_working_tree,
     project_environment,
     render_project,
@@ -264,7 +265,7 @@ def count_round_trips(
     with serve(command, cwd, proxied) as (base_url, _, _):
         for endpoint in ENDPOINTS:
             method, path = endpoint.split()
-            url = base_url + path.replace("{id}", item_id)
+            url = base_url + api_prefix(cwd) + path.replace("{id}", item_id)
             body = {"title": "Counted"} if method == "POST" else None
             http(method, url, token, body)  # the first request may open the pool
             before = proxy.round_trips
@@ -358,17 +359,19 @@ def measure(
         ]
         reference_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
         with serve(app, project, env) as (base_url, app_pid, _):
-            token = sign_in(base_url, "perf-admin@example.com", admin_password)
+            # The service's API routes sit under its prefix; the reference app's at the root.
+            api_url = base_url + api_prefix(project)
+            token = sign_in(api_url, "perf-admin@example.com", admin_password)
             password = secrets.token_urlsafe(16)
             http(
                 "POST",
-                f"{base_url}/users",
+                f"{api_url}/users",
                 token,
                 {"email": "bench@example.com", "password": password},
             )
-            token = sign_in(base_url, "bench@example.com", password)
+            token = sign_in(api_url, "bench@example.com", password)
             item_ids = [
-                str(http("POST", f"{base_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
+                str(http("POST", f"{api_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
                 for n in range(ITEMS)
             ]
             with serve(reference, REPO_ROOT, reference_env) as (reference_url, _, _):
@@ -376,12 +379,12 @@ def measure(
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
                     for target in ("service", "reference"):  # warm both up
-                        load((base_url if target == "service" else reference_url) + path, script, 1)
+                        load((api_url if target == "service" else reference_url) + path, script, 1)
                 for _ in range(rounds):
                     for endpoint in ENDPOINTS:
                         script = wrk_script(work, endpoint, token)
                         path = endpoint.split()[1].replace("{id}", item_ids[0])
-                        for target, url in (("service", base_url), ("reference", reference_url)):
+                        for target, url in (("service", api_url), ("reference", reference_url)):
                             burst = load(url + path, script, seconds)
                             result.bursts.setdefault((endpoint, target), []).append(burst)
                             keep_only(database_url, item_ids)
@@ -401,9 +404,9 @@ IMPORT_TIMER = (
 )
 
 
-def sign_in(base_url: str, email: str, password: str) -> str:
+def sign_in(api_url: str, email: str, password: str) -> str:
     body = {"username": email, "password": password}
-    return str(http("POST", f"{base_url}/auth/token", body=body, form=True)["access_token"])  # type: ignore[index]
+    return str(http("POST", f"{api_url}/auth/token", body=body, form=True)["access_token"])  # type: ignore[index]
 
 
 def keep_only(database_url: str, item_ids: list[str]) -> None:

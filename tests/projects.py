@@ -93,6 +93,12 @@ def stored_answers(project: Path) -> dict[str, Any]:
     return answers
 
 
+def api_prefix(project: Path) -> str:
+    """The path a project's API routes sit under ("" for the root paths); health stays at /."""
+    prefix: str = stored_answers(project).get("api_prefix", "")
+    return prefix
+
+
 def dotenv(path: Path) -> dict[str, str]:
     """The variables a .env-style file assigns, read by python-dotenv as the app's settings are.
 

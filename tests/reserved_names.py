@@ -81,20 +81,30 @@ class UnknownSourceError(LookupError):
     """The generator cannot tell the names: a source it reads changed in an unexpected way."""
 
 
+#: The top-level modules a Python newer than stdlib-list's data adds to the version before it,
+#: as its "What's New" lists them, until a stdlib-list release records the version. 3.15:
+#: the `profiling` package (PEP 799); its other new module, `math.integer` (PEP 791), is a
+#: submodule. stdlib-list 0.12.0, the newest release, stops at 3.14.
+NEWER_THAN_STDLIB_LIST: dict[str, tuple[str, ...]] = {"3.15": ("profiling",)}
+
+
 def standard_library() -> set[str]:
     """The top-level standard-library modules of every offered Python (stdlib-list's data).
 
     Only one Python runs here, so the lists of the others come from the stdlib-list package,
     which records `sys.stdlib_module_names` for each version (a test checks it against the
-    running interpreter's).
+    running interpreter's); a version it does not know yet takes NEWER_THAN_STDLIB_LIST's
+    additions on top of the versions before it.
     """
     names: set[str] = set()
-    for version in OFFERED_PYTHONS:
+    for version in sorted(OFFERED_PYTHONS, key=lambda v: tuple(map(int, v.split(".")))):
         try:
             modules = stdlib_list(version)
         except ValueError as error:
-            message = f"stdlib-list has no module list for Python {version}: upgrade it"
-            raise UnknownSourceError(message) from error
+            if version not in NEWER_THAN_STDLIB_LIST:
+                message = f"stdlib-list has no module list for Python {version}: upgrade it"
+                raise UnknownSourceError(message) from error
+            modules = list(NEWER_THAN_STDLIB_LIST[version])
         names |= {module.partition(".")[0] for module in modules}
     return names
 
@@ -114,9 +124,12 @@ def dependency_import_names() -> set[str]:
 
 
 def own_packages() -> set[str]:
-    """The generated project's top-level directories of Python modules, besides src/."""
+    """The generated project's top-level directories of Python modules, besides src/.
+
+    A directory rendered for some answers only is named by its conditional's output.
+    """
     return {
-        directory.name
+        re.sub(r"\{%.*?%\}", "", directory.name)
         for directory in TEMPLATE.iterdir()
         if directory.is_dir()
         and directory.name != "src"

@@ -99,10 +99,10 @@ def wait_until_live(server: subprocess.Popen[bytes], base_url: str, log: Path) -
     pytest.fail(f"the app did not answer within {START_TIMEOUT} s:\n{log.read_text()}")
 
 
-def access_token(base_url: str, email: str, password: str) -> str:
-    """Sign in through the OAuth2 password flow."""
+def access_token(api_url: str, email: str, password: str) -> str:
+    """Sign in through the OAuth2 password flow; `api_url` is the base URL and the API prefix."""
     form = urllib.parse.urlencode({"username": email, "password": password}).encode()
-    request = urllib.request.Request(f"{base_url}/auth/token", data=form, method="POST")  # noqa: S310
+    request = urllib.request.Request(f"{api_url}/auth/token", data=form, method="POST")  # noqa: S310
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         token: str = json.load(response)["access_token"]
     return token

@@ -53,6 +53,11 @@ REFUSED: list[tuple[dict[str, str], str]] = [
     ({"author_email": "a\\b@example.com"}, "is not a valid email address"),
     ({"author_email": "Name <a@example.com>"}, "is not a valid email address"),
     ({"author_email": "a@example"}, "is not a valid email address"),
+    ({"api_prefix": '/a"b'}, "is not a valid API prefix"),
+    ({"api_prefix": "/a\\b"}, "is not a valid API prefix"),
+    ({"api_prefix": "/{{ x }}"}, "is not a valid API prefix"),
+    ({"api_prefix": "/${HOME}"}, "is not a valid API prefix"),
+    ({"api_prefix": "/a\u2028b"}, "is not a valid API prefix"),
 ]
 
 

@@ -24,7 +24,7 @@ import pytest
 from tests.commands import assert_succeeded, require_tool, run
 from tests.conftest import RecordOutage, Render
 from tests.private_servers import PrivatePostgres, PrivateRedis, private_servers
-from tests.projects import dotenv, install
+from tests.projects import api_prefix, dotenv, install
 from tests.served import MIGRATE, access_token, scratch_database, served_app
 from tests.variants import OUTAGE_VARIANTS
 
@@ -91,8 +91,13 @@ class Client:
         return Answer(status, body, retry, seconds)
 
 
-def calls_of(answers: dict[str, object], email: str, password: str, item_id: str) -> list[Call]:
-    """The requests the tier sends during an outage, per the variant's options."""
+def calls_of(
+    answers: dict[str, object], api: str, email: str, password: str, item_id: str
+) -> list[Call]:
+    """The requests the tier sends during an outage, per the variant's options.
+
+    `api` is the project's API prefix: every path but the probes' starts with it.
+    """
     services = answers["compose_services"]
     assert isinstance(services, list)
     database, redis = frozenset({"database"}), frozenset({"redis"})
@@ -102,20 +107,20 @@ def calls_of(answers: dict[str, object], email: str, password: str, item_id: str
         Call("GET /health/live", "GET", "/health/live", frozenset()),
         Call("GET /health/ready", "GET", "/health/ready", database | redis),
     ]
-    calls.append(Call("GET /items", "GET", "/items", database))
+    calls.append(Call("GET /items", "GET", f"{api}/items", database))
     if answers["auth"]:
         sign_in = {"username": email, "password": password}
         calls.append(
-            Call("POST /auth/token", "POST", "/auth/token", database | redis, form=sign_in)
+            Call("POST /auth/token", "POST", f"{api}/auth/token", database | redis, form=sign_in)
         )
-        calls.append(Call("GET /users/me", "GET", "/users/me", database))
+        calls.append(Call("GET /users/me", "GET", f"{api}/users/me", database))
     else:
         # Cached before the outage, so only Redis's outage keeps it from being answered.
-        calls.append(Call("GET /items/{id}", "GET", f"/items/{item_id}", redis))
+        calls.append(Call("GET /items/{id}", "GET", f"{api}/items/{item_id}", redis))
     if "worker" in services:
         job = {"titles": ["imported"]}
         calls.append(
-            Call("POST /items/import", "POST", "/items/import", signed_in | redis, body=job)
+            Call("POST /items/import", "POST", f"{api}/items/import", signed_in | redis, body=job)
         )
     return calls
 
@@ -228,15 +233,16 @@ def test_outages_answer_fast_and_recover(
             secrets = dotenv(project / ".env")
             email = secrets.get("FIRST_SUPERUSER_EMAIL", "")
             password = secrets.get("FIRST_SUPERUSER_PASSWORD", "")
+            api = api_prefix(project)
             if answers["auth"]:
-                token = access_token(base_url, email, password)
+                token = access_token(base_url + api, email, password)
                 client.headers["Authorization"] = f"Bearer {token}"
             created = client.send(
-                Call("POST /items", "POST", "/items", frozenset(), body={"title": "kept"})
+                Call("POST /items", "POST", f"{api}/items", frozenset(), body={"title": "kept"})
             )
             assert created.status == 201, created
             item_id = str(created.body["id"])  # type: ignore[index]
-            calls = calls_of(answers, email, password, item_id)
+            calls = calls_of(answers, api, email, password, item_id)
             outages: dict[str, tuple[str, Callable[[], object], Callable[[object], None]]] = {
                 "database stopped": ("database", postgres.stop, lambda _: postgres.start()),
                 "database frozen": ("database", postgres.freeze, postgres.thaw),

@@ -24,12 +24,14 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         "project_name": "My Service",
         "project_slug": "my-service",
         "package_name": "my_service",
-        "python_version": "3.14",
+        "python_version": "3.15",
         "orm": "sqlalchemy",
         "auth": True,
         "compose_services": [],
         "license": "MIT",
         "observability": [],
+        "ci": "github",
+        "api_prefix": "/api/v1",
     }
     assert {name: stored_answers(project).get(name) for name in expected} == expected
     assert (project / "src" / "my_service" / "main.py").is_file()
@@ -57,11 +59,12 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
             id="package-stdlib",
         ),
         # The reserved names come from tests/reserved_names.py: the standard library of
-        # every offered Python (new in 3.14, gone after 3.11), dependencies, own packages.
+        # every offered Python (new in 3.14 and 3.15, gone after 3.11), dependencies, own packages.
         *(
             pytest.param({"package_name": name}, f'"{name}" clashes with', id=f"package-{why}")
             for name, why in [
                 ("annotationlib", "stdlib-new-in-3.14"),
+                ("profiling", "stdlib-new-in-3.15"),
                 ("distutils", "stdlib-gone-in-3.12"),
                 ("fastapi", "dependency"),
                 ("jwt", "dependency-import-name"),
@@ -97,6 +100,20 @@ def test_defaults_render_and_are_stored_for_updates(render: Render) -> None:
         ),
         pytest.param(
             {"observability": ["sentry", "datadog"]}, "'datadog' is not in", id="unknown-telemetry"
+        ),
+        pytest.param({"ci": "jenkins"}, "'jenkins' is not in", id="unknown-ci"),
+        *(
+            pytest.param({"api_prefix": prefix}, "is not a valid API prefix", id=f"prefix-{name}")
+            for name, prefix in [
+                ("no-leading-slash", "api/v1"),
+                ("trailing-slash", "/api/v1/"),
+                ("slash-only", "/"),
+                ("double-slash", "/api//v1"),
+                ("space", "/api v1"),
+                ("dot-segment", "/api/../v1"),
+                ("newline", "/api\n"),
+                ("query", "/api?v=1"),
+            ]
         ),
     ],
 )
@@ -184,7 +201,7 @@ def test_observability_choices_are_the_ones_the_tests_know() -> None:
 
 
 def test_copier_runs_no_tasks_so_nothing_needs_trust() -> None:
-    """Users render without --trust: no task, no migration script, no Jinja extension."""
+    """Users render without --trust: no task, no Jinja extension (`_migrations` run on updates)."""
     config = copier_config()
 
     assert [key for key in ("_tasks", "_jinja_extensions") if key in config] == []
@@ -207,3 +224,12 @@ def test_render_needs_no_network(
     )
 
     assert (project / "pyproject.toml").is_file()
+
+
+@pytest.mark.parametrize("prefix", ["", "/v2", "/internal-api/v1.2_beta~x"])
+def test_api_prefix_is_where_the_api_routes_sit(render: Render, prefix: str) -> None:
+    project = render(api_prefix=prefix)
+    routing = (project / "src" / "my_service" / "routing.py").read_text()
+
+    assert f'API_PREFIX = "{prefix}"' in routing.splitlines()
+    assert stored_answers(project)["api_prefix"] == prefix

@@ -25,7 +25,10 @@ from tests.variants import (
 
 
 def code_variant(answers: dict[str, Any]) -> Any:
-    return pytest.param(answers, id=f"{variant_name(answers)}-py{answers['python_version']}")
+    others = "".join(f"-{answers[name]}" for name in ("ci", "api_prefix") if answers.get(name))
+    return pytest.param(
+        answers, id=f"{variant_name(answers)}-py{answers['python_version']}{others}"
+    )
 
 
 #: Answer sets whose code differs: every combination of ORM, auth and services on the oldest
@@ -64,6 +67,12 @@ CODE_VARIANTS = (
             answer_set(orm, True, ALL_SERVICES, NEWEST_PYTHON, observability=ALL_OBSERVABILITY)
         )
         for orm in ORMS
+    ]
+    + [
+        # The CI choices and API prefixes that are not the default, on both Pythons.
+        code_variant(answer_set(orm, True, ALL_SERVICES, python, ci=ci, api_prefix=prefix))
+        for orm in ORMS
+        for python, ci, prefix in [(OLDEST_PYTHON, "gitlab", ""), (NEWEST_PYTHON, "none", "/v2/x")]
     ]
 )
 #: The compose files depend on the ORM (the migration command) and the services only, so

@@ -9,6 +9,7 @@ from v1.0.0, committed, edited like a team would, and updated to v1.1.0. How lon
 import os
 import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -51,6 +52,8 @@ TEMPLATE_DOCSTRING = '"""Liveness and readiness probes for orchestrators and upt
 NEW_TEMPLATE_FILE_SOURCE = "template/CONTRIBUTING.md.jinja"
 NEW_TEMPLATE_FILE = "CONTRIBUTING.md"
 NEW_TEMPLATE_FILE_TEXT = "# Contributing to {{ project_name }}\n\nRun `uv run pytest` first.\n"
+#: v1.1.0's section of the template's CHANGELOG.md, which the update job's pull request lists.
+RELEASE_SECTION = "## [1.1.0] - 2026-12-03\n\n### Changed\n\n- The health router's docstring.\n"
 
 # --- the team's edits to its project -----------------------------------------------------
 
@@ -172,6 +175,10 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     replace_first_line(repo / HEALTH_ROUTER_SOURCE, TEMPLATE_DOCSTRING)
     (repo / NEW_TEMPLATE_FILE_SOURCE).write_text(NEW_TEMPLATE_FILE_TEXT)
+    changelog = (repo / "CHANGELOG.md").read_text()
+    first_release = changelog.index("\n## [") + 1
+    changelog = f"{changelog[:first_release]}{RELEASE_SECTION}\n{changelog[first_release:]}"
+    (repo / "CHANGELOG.md").write_text(changelog)
     commit_everything(repo, "Template change: health docstring, CONTRIBUTING.md")
     git(repo, "tag", "v1.1.0")
     return repo
@@ -335,6 +342,70 @@ def test_conflicting_edit_is_left_as_a_rej_file(
     assert f"{HEALTH_ROUTER}.rej" in changed_paths(project)
 
 
+# --- the template-update job of the generated CI ----------------------------------------
+
+UPDATE_SCRIPT = "scripts/template_update.py"
+UPDATE_BRANCH = "template-update/1.1.0"
+
+
+def run_update_job(project: Path) -> str:
+    """The CI job's script in its dry run: the update committed on a branch, nothing pushed.
+
+    It calls copier through the interpreter that runs it, as `uv run --with copier` does in CI.
+    """
+    result = run(
+        [sys.executable, UPDATE_SCRIPT, "--dry-run"], project, {**os.environ, **GIT_IDENTITY}
+    )
+    assert_succeeded(result)
+    return result.stdout
+
+
+def current_branch(project: Path) -> str:
+    return git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+
+
+def test_update_job_commits_exactly_the_update_on_a_branch(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = render(template_repo, tmp_path / "project", "v1.0.0")
+    by_hand = tmp_path / "by-hand"
+    shutil.copytree(project, by_hand)
+    update(by_hand, "v1.1.0")
+
+    description = run_update_job(project)
+
+    assert current_branch(project) == UPDATE_BRANCH
+    assert changed_paths(project) == set(), "the job left changes uncommitted"
+    changed = set(git(project, "diff", "--name-only", "main", "HEAD").split())
+    assert changed == {ANSWERS_FILE, HEALTH_ROUTER, NEW_TEMPLATE_FILE}
+    assert comparable_tree(project) == comparable_tree(by_hand)
+    assert RELEASE_SECTION.strip() in description
+    assert "No conflicts" in description
+
+
+def test_update_job_lists_the_conflicts_it_commits(template_repo: Path, tmp_path: Path) -> None:
+    project = project_with_conflicting_edit(template_repo, tmp_path)
+
+    description = run_update_job(project)
+    conflicts = description.split("## Conflicts", 1)[1].split("## ", 1)[0]
+
+    assert current_branch(project) == UPDATE_BRANCH
+    assert f"- `{HEALTH_ROUTER}`" in conflicts.splitlines()
+    assert "<<<<<<< " in git(project, "show", f"HEAD:{HEALTH_ROUTER}")
+
+
+def test_update_job_does_nothing_when_the_project_is_current(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    project = render(template_repo, tmp_path / "project", "v1.1.0")
+
+    description = run_update_job(project)
+
+    assert description.startswith("Up to date with the template")
+    assert current_branch(project) == "main"
+    assert git(project, "branch", "--list").split() == ["*", "main"]
+
+
 # --- from the releases of this template ------------------------------------------------
 
 RELEASE_HEADING = re.compile(r"^## \[(\d+\.\d+\.\d+)\]", re.MULTILINE)
@@ -377,6 +448,10 @@ def test_changelog_lists_a_committed_release() -> None:
 #: answer an update loses.
 QUESTION_CHANGES: dict[str, str | None] = {}
 
+#: Questions added since a release whose answer, on an update from before them, is set by a
+#: `_migrations` entry rather than taken from the default: what keeps the project as it was.
+MIGRATED_NEW_ANSWERS: dict[str, Any] = {"api_prefix": ""}
+
 #: An answer to every question, none of them its default (nor the tier's Python): an update
 #: from any release must keep each one the release asked (and offered: 0.1.0 had one ORM).
 CHANGED_ANSWERS: dict[str, Any] = {
@@ -394,6 +469,7 @@ CHANGED_ANSWERS: dict[str, Any] = {
     "ci": "none",
     "observability": ["prometheus", "sentry"],
     "kubernetes": True,
+    "api_prefix": "/v2",
 }
 ANSWER_SETS = {"default-answers": {}, "changed-answers": CHANGED_ANSWERS}
 
@@ -485,6 +561,8 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
         for question in answered
         if (name := current_names[question]) is not None
     }
+    migrated = {q: a for q, a in MIGRATED_NEW_ANSWERS.items() if q not in expected}
+    expected |= migrated
     fresh = render(template, tmp_path / "fresh", current, expected)
 
     # A question renamed without a `_migrations` entry falls back to its default here.
@@ -492,6 +570,10 @@ def test_project_of_each_release_keeps_its_answers_and_updates_to_a_fresh_render
     updated_tree, fresh_tree = comparable_tree(project), comparable_tree(fresh)
     assert sorted(updated_tree) == sorted(fresh_tree)
     assert [name for name in fresh_tree if updated_tree[name] != fresh_tree[name]] == []
+    if "api_prefix" in migrated:
+        # Released before the prefix: its routes stay at the root paths.
+        routing = (project / "src" / given["package_name"] / "routing.py").read_text()
+        assert 'API_PREFIX = ""' in routing.splitlines()
 
 
 # --- a release project's database migrates forward -------------------------------------

@@ -10,6 +10,7 @@ from tests.projects import OFFERED_PYTHONS, REPO_ROOT
 from tests.variants import (
     CODE_SERVICES,
     OBSERVABILITY,
+    OPTION_NAMES,
     ORMS,
     PYTHON_VERSION,
     SERVICES,
@@ -30,16 +31,16 @@ def observability_of(answers: dict[str, Any]) -> set[str]:
 
 def test_variant_names_state_their_answers() -> None:
     for name, answers in VARIANTS.items():
-        orm, auth, *options = name.split("-")
+        orm, auth, *rest = name.split("-")
+        options = {OPTION_NAMES[part] for part in rest if part in OPTION_NAMES}
 
         assert name == variant_name(answers)
         assert orm == answers["orm"]
         assert auth == ("auth" if answers["auth"] else "noauth")
-        assert {option for option in options if option in SERVICES} == services_of(answers)
-        assert {option for option in options if option in OBSERVABILITY} == observability_of(
-            answers
-        )
-        assert set(options) <= set(SERVICES) | set(OBSERVABILITY)
+        assert {part for part in rest if part in SERVICES} == services_of(answers)
+        assert {part for part in rest if part in OBSERVABILITY} == observability_of(answers)
+        assert set(rest) <= set(SERVICES) | set(OBSERVABILITY) | set(OPTION_NAMES)
+        assert options == {(q, v) for q, v in OPTION_NAMES.values() if answers.get(q) == v}
 
 
 def noxfile_python() -> str:
@@ -138,3 +139,13 @@ def test_pgbouncer_runs_with_each_orm_family_and_with_the_worker() -> None:
 
     assert families == {"sqlalchemy", "tortoise"}
     assert any("worker" in services_of(answers) for answers in pooled)
+
+
+def test_gitlab_ci_and_both_api_layouts_run() -> None:
+    """GitLab CI once; the default prefix (/api/v1) and the root paths ("") both."""
+    cis = [answers.get("ci", "github") for answers in ANSWER_SETS]
+    prefixes = {answers.get("api_prefix", "/api/v1") for answers in ANSWER_SETS}
+
+    assert cis.count("gitlab") == 1
+    assert "github" in cis
+    assert prefixes == {"/api/v1", ""}

@@ -28,6 +28,7 @@ from tests.commands import assert_succeeded, describe, require_tool, run
 from tests.conftest import RecordFuzzResult, RecordReplicas, RecordStep, RecordTestCount, Render
 from tests.private_servers import private_pgbouncer
 from tests.projects import (
+    api_prefix,
     dotenv,
     install,
     run_generated_suite,
@@ -282,7 +283,7 @@ def test_api_answers_every_request_as_its_schema_says(
                 if answers["auth"]:
                     secrets = dotenv(installed_project / ".env")
                     token = access_token(
-                        base_url,
+                        base_url + api_prefix(installed_project),
                         secrets["FIRST_SUPERUSER_EMAIL"],
                         secrets["FIRST_SUPERUSER_PASSWORD"],
                     )

@@ -14,6 +14,7 @@ from tests.projects import REPO_ROOT, stored_answers
 from tests.variants import ALL_SERVICES, answer_set, variant_name
 
 GENERATED_WORKFLOW = ".github/workflows/ci.yml"
+UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 TEMPLATE_REPO_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 
 #: The jobs of the generated workflow, as promised by the `ci` question and docs/ci.md.
@@ -86,6 +87,38 @@ def test_generated_workflow_passes_zizmor(
 
 def test_generated_workflow_pins_every_action(project: Path) -> None:
     assert unpinned_actions(project / GENERATED_WORKFLOW) == []
+
+
+# The template-update workflow is the same for every answer set but the default's.
+
+
+def test_update_workflow_passes_actionlint(
+    render: Render, checks_by_content: ChecksByContent
+) -> None:
+    actionlint(render() / UPDATE_WORKFLOW, checks_by_content)
+
+
+def test_update_workflow_passes_zizmor(render: Render, checks_by_content: ChecksByContent) -> None:
+    zizmor(render() / UPDATE_WORKFLOW, checks_by_content)
+
+
+def test_update_workflow_pins_every_action(render: Render) -> None:
+    assert unpinned_actions(render() / UPDATE_WORKFLOW) == []
+
+
+def test_update_workflow_runs_weekly_and_on_demand_with_minimal_permissions(
+    render: Render,
+) -> None:
+    workflow = yaml.safe_load((render() / UPDATE_WORKFLOW).read_text())
+    [job] = workflow["jobs"].values()
+    # PyYAML reads the `on:` key as the boolean True.
+    triggers = workflow[True]
+
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert workflow["permissions"] == {}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert "scripts/template_update.py" in job["steps"][-1]["run"]
+    assert job["steps"][-1]["env"] == {"GH_TOKEN": "${{ github.token }}"}
 
 
 def test_generated_workflow_lints_type_checks_tests_and_builds(project: Path) -> None:

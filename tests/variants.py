@@ -46,11 +46,13 @@ def answer_set(
     services: Sequence[str] = (),
     python_version: str = PYTHON_VERSION,
     observability: Sequence[str] = (),
+    **options: str,
 ) -> dict[str, Any]:
     """The answers that decide what code is rendered, in one canonical form.
 
     The tests render through a cache keyed by the answers, so building every answer set
-    here lets the test modules share renders.
+    here lets the test modules share renders. `options` are other answers (`ci`,
+    `api_prefix`); unnamed, they take their defaults (GitHub CI, the prefix /api/v1).
     """
     return {
         "orm": orm,
@@ -58,6 +60,7 @@ def answer_set(
         "compose_services": list(services),
         "python_version": python_version,
         "observability": list(observability),
+        **options,
     }
 
 
@@ -77,6 +80,8 @@ def answer_set(
 #: Every observability option (Prometheus, OpenTelemetry, Sentry) rides along with the full
 #: SQLAlchemy variant, where each has the most to observe (requests, SQL, Redis, jobs); the
 #: other variants run without any, as most projects do.
+#: GitLab CI (files only, no code) rides along once; so does the empty API prefix (the root
+#: paths of the projects rendered before the question), on a variant without Redis.
 #: tests/test_variant_selection.py checks these coverage rules.
 _ANSWER_SETS: list[dict[str, Any]] = [
     answer_set("sqlalchemy", auth=True),
@@ -85,21 +90,31 @@ _ANSWER_SETS: list[dict[str, Any]] = [
         "sqlalchemy", auth=True, services=ALL_CODE_SERVICES, observability=ALL_OBSERVABILITY
     ),
     answer_set("sqlalchemy", auth=False, services=["redis"]),
-    answer_set("sqlmodel", auth=True, services=ALL_SERVICES),
+    answer_set("sqlmodel", auth=True, services=ALL_SERVICES, ci="gitlab"),
     answer_set("sqlmodel", auth=False, services=["redis", "worker"]),
     answer_set("tortoise", auth=True),
-    answer_set("tortoise", auth=False),
+    answer_set("tortoise", auth=False, api_prefix=""),
     answer_set("tortoise", auth=True, services=ALL_CODE_SERVICES),
     answer_set("tortoise", auth=False, services=["redis", "pgbouncer"]),
 ]
 
 
+#: The name parts of answers other than ORM, auth and services, given when not the default.
+OPTION_NAMES = {"gitlab": ("ci", "gitlab"), "rootpaths": ("api_prefix", "")}
+
+
 def variant_name(answers: dict[str, Any]) -> str:
-    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``."""
+    """Name a variant by its answers, e.g. ``sqlalchemy-auth`` or ``tortoise-noauth-redis``.
+
+    Other answers than the defaults follow: ``-gitlab`` (ci), ``-rootpaths`` (no API prefix).
+    """
     auth = "auth" if answers["auth"] else "noauth"
     services = [name for name in SERVICES if name in answers.get("compose_services", [])]
     telemetry = [name for name in OBSERVABILITY if name in answers.get("observability", [])]
-    return "-".join([answers["orm"], auth, *services, *telemetry])
+    options = [
+        part for part, (question, value) in OPTION_NAMES.items() if answers.get(question) == value
+    ]
+    return "-".join([answers["orm"], auth, *services, *telemetry, *options])
 
 
 #: Variant name -> the answers rendered for it.
@@ -121,6 +136,6 @@ OUTAGE_VARIANTS: dict[str, dict[str, Any]] = {
 #: API processes and two workers through PgBouncer on SQLAlchemy's engine, and two API
 #: processes through PgBouncer on Tortoise (each run adds about 20 seconds).
 REPLICA_VARIANTS = (
-    "sqlmodel-auth-redis-worker-adminer-pgbouncer",
+    "sqlmodel-auth-redis-worker-adminer-pgbouncer-gitlab",
     "tortoise-noauth-redis-pgbouncer",
 )
