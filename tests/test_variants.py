@@ -427,6 +427,8 @@ class Balancer:
     """
 
     urls: Sequence[str]
+    #: The path the API's routes sit under (the project's `api_prefix`).
+    prefix: str = ""
     draining: set[str] = dataclasses.field(default_factory=set)
 
     def targets(self, index: int) -> list[str]:
@@ -441,7 +443,8 @@ def balanced_request(balancer: Balancer, index: int, token: str | None, result: 
         result.rerouted += 1
     for base_url in targets:
         try:
-            status, body = call(base_url, "POST", "/items", token, {"title": f"load {index}"})
+            path = f"{balancer.prefix}/items"
+            status, body = call(base_url, "POST", path, token, {"title": f"load {index}"})
         except urllib.error.URLError as error:
             if isinstance(error.reason, ConnectionRefusedError):
                 result.rerouted += 1
@@ -495,7 +498,7 @@ def terminate_like_kubernetes(
     body = json.dumps({"title": "in flight across SIGTERM"}).encode()
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
     try:
-        connection.putrequest("POST", "/items")
+        connection.putrequest("POST", f"{balancer.prefix}/items")
         connection.putheader("Content-Type", "application/json")
         connection.putheader("Content-Length", str(len(body)))
         if token is not None:
@@ -511,23 +514,23 @@ def terminate_like_kubernetes(
         connection.close()
 
 
-def import_jobs(base_url: str, token: str | None) -> dict[str, list[str]]:
+def import_jobs(api_url: str, token: str | None) -> dict[str, list[str]]:
     """Enqueue REPLICA_JOBS imports of distinct titles; job id -> its titles."""
     jobs = {}
     for job in range(REPLICA_JOBS):
         titles = [f"job {job} item {item}" for item in range(TITLES_PER_JOB)]
-        status, body = call(base_url, "POST", "/items/import", token, {"titles": titles})
+        status, body = call(api_url, "POST", "/items/import", token, {"titles": titles})
         assert status == 202, body
         jobs[body["job_id"]] = titles
     return jobs
 
 
-def wait_for_jobs(base_url: str, token: str | None, jobs: Iterable[str]) -> None:
+def wait_for_jobs(api_url: str, token: str | None, jobs: Iterable[str]) -> None:
     pending = set(jobs)
     deadline = time.monotonic() + JOBS_TIMEOUT
     while pending and time.monotonic() < deadline:
         for job_id in sorted(pending):
-            status, body = call(base_url, "GET", f"/items/imports/{job_id}", token)
+            status, body = call(api_url, "GET", f"/items/imports/{job_id}", token)
             assert status == 200, body
             assert body["status"] != "failed", body
             if body["status"] == "complete":
@@ -602,6 +605,8 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
             for api in apis:
                 wait_until_ready(api)
             urls = [api.base_url for api in apis if api.base_url is not None]
+            routes_prefix = api_prefix(installed_project)
+            api_urls = [f"{url}{routes_prefix}" for url in urls]
             token = None
             if answers["auth"]:
                 secrets = dotenv(installed_project / ".env")
@@ -609,11 +614,11 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
                     secrets["FIRST_SUPERUSER_EMAIL"],
                     secrets["FIRST_SUPERUSER_PASSWORD"],
                 )
-                token = access_token(urls[0], email, password)
-                assert access_token(urls[1], email, password)
+                token = access_token(api_urls[0], email, password)
+                assert access_token(api_urls[1], email, password)
 
-            jobs = import_jobs(urls[1], token) if uses_worker else {}
-            balancer = Balancer(urls)
+            jobs = import_jobs(api_urls[1], token) if uses_worker else {}
+            balancer = Balancer(urls, routes_prefix)
             load = run_load(balancer, token)
             stopping = apis[0]
             in_flight: list[tuple[int, object]] = []
@@ -626,7 +631,7 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
             )
             stopped_with = stopping.process.wait(timeout=30)
             if uses_worker:
-                wait_for_jobs(urls[1], token, jobs)
+                wait_for_jobs(api_urls[1], token, jobs)
             counts = title_counts(database_url)
     finally:
         for replica in replicas:
