@@ -220,6 +220,32 @@ def test_generated_test_suite_passes_and_cleans_up(
         assert leftover_keys == [], "the generated suite left keys behind in Redis"
 
 
+def served_environment(
+    base: dict[str, str],
+    answers: dict[str, Any],
+    request: pytest.FixtureRequest,
+    redis_key_prefix: str,
+) -> tuple[dict[str, str], str | None]:
+    """The environment of an app the tier serves, and its Redis URL (None without Redis).
+
+    With auth, passwords hash cheaply (as in the suites) and no sign-in limit stands in the
+    way of many sign-ins from one address; Redis keys get a prefix of the run's own.
+    """
+    env = dict(base)
+    if answers["auth"]:
+        env |= {
+            "ARGON2_TIME_COST": "1",
+            "ARGON2_MEMORY_COST": "8",
+            "ARGON2_PARALLELISM": "1",
+            "LOGIN_RATE_LIMIT": "1000000/minute",
+            "LOGIN_ADDRESS_RATE_LIMIT": "1000000/minute",
+        }
+    if "redis" not in answers["compose_services"]:
+        return env, None
+    redis_url: str = request.getfixturevalue("redis_url")
+    return env | {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": redis_key_prefix}, redis_url
+
+
 def fuzz_result(output: str) -> str:
     """What a schemathesis run reports, for the summary table: "1089 cases, 0 findings"."""
     cases = FUZZ_CASES.findall(output)
@@ -251,22 +277,10 @@ def test_api_answers_every_request_as_its_schema_says(
     schemathesis = require_tool("schemathesis", "schemathesis")
     answers = VARIANTS[variant]
     run_id = uuid.uuid4().hex[:8]
-    env = {**project_env, "ENVIRONMENT": "dev"}
-    if answers["auth"]:
-        # The fuzzer creates many users: hash their passwords cheaply, as the suites do; and
-        # it signs in as the superuser from one address: no sign-in limit may stand in its way.
-        env |= {
-            "ARGON2_TIME_COST": "1",
-            "ARGON2_MEMORY_COST": "8",
-            "ARGON2_PARALLELISM": "1",
-            "LOGIN_RATE_LIMIT": "1000000/minute",
-            "LOGIN_ADDRESS_RATE_LIMIT": "1000000/minute",
-        }
-    redis_url = None
-    if "redis" in answers["compose_services"]:
-        redis_url = request.getfixturevalue("redis_url")
-        prefix = f"{PACKAGE}:fuzz-{run_id}:"
-        env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+    prefix = f"{PACKAGE}:fuzz-{run_id}:"
+    env, redis_url = served_environment(
+        {**project_env, "ENVIRONMENT": "dev"}, answers, request, prefix
+    )
     log = tmp_path / "app.log"
     failed: list[str] = []
 
@@ -571,20 +585,9 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
     answers = VARIANTS[variant]
     run_id = uuid.uuid4().hex[:8]
     uses_worker = "worker" in answers["compose_services"]
-    env = {**project_env, "ENVIRONMENT": "dev", "LOG_LEVEL": "INFO", **pgbouncer_settings(variant)}
-    if answers["auth"]:
-        env |= {
-            "ARGON2_TIME_COST": "1",
-            "ARGON2_MEMORY_COST": "8",
-            "ARGON2_PARALLELISM": "1",
-            "LOGIN_RATE_LIMIT": "1000000/minute",
-            "LOGIN_ADDRESS_RATE_LIMIT": "1000000/minute",
-        }
-    redis_url = None
-    if "redis" in answers["compose_services"]:
-        redis_url = request.getfixturevalue("redis_url")
-        prefix = f"{PACKAGE}:replicas-{run_id}:"
-        env |= {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix}
+    prefix = f"{PACKAGE}:replicas-{run_id}:"
+    base = {**project_env, "ENVIRONMENT": "dev", "LOG_LEVEL": "INFO", **pgbouncer_settings(variant)}
+    env, redis_url = served_environment(base, answers, request, prefix)
     replicas: list[Replica] = []
 
     started = time.perf_counter()
