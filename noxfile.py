@@ -164,8 +164,11 @@ def perf(session: nox.Session) -> None:
         "uv",
         "psycopg[binary]",
         CONTAINERS,
+        # The reference app runs on the server stack the generated projects install.
         "starlette",
         "uvicorn",
+        "uvloop",
+        "httptools",
         "asyncpg",
         "pyjwt",
         "orjson",

@@ -8,6 +8,8 @@ short bursts; medians over the rounds are printed with the ratio to the referenc
 is the figure of merit: this machine's speed drifts by up to 25% between runs, a ratio
 measured side by side does not. Also printed: cold start, import time, runtime venv size,
 RSS after the load and PostgreSQL round trips per request (counted by a proxy).
+`--overhead` measures every configuration of OVERHEAD_CONFIGURATIONS (access lines and the
+observability options) in one run and prints what each costs against the service without.
 
 Only 127.0.0.1 is ever loaded, and every burst is bounded in time.
 """
@@ -111,17 +113,23 @@ def pinned(core: int, command: Sequence[str]) -> list[str]:
     return [shutil.which("taskset") or "taskset", "-c", str(core), *command]
 
 
+#: Both apps run on the server stack the generated projects install, named rather than left
+#: to uvicorn's choice: were one of them missing, uvicorn would fall back to asyncio and h11,
+#: which take 1.5-2 times the CPU per request, and the ratio would compare servers.
+SERVER_STACK = ("--loop", "uvloop", "--http", "httptools")
+
+
 @contextmanager
 def serve(
     command: Sequence[str], cwd: Path, env: Mapping[str, str]
 ) -> Iterator[tuple[str, int, float]]:
-    """Run one uvicorn worker pinned to core 0 until it is ready.
+    """Run one uvicorn worker (uvloop, httptools) pinned to core 0 until it is ready.
 
     Yields its base URL, its pid and the seconds it took from launch to ready.
     """
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - every argument is ours
-        pinned(0, [*command, "--port", str(port), "--log-level", "warning"]),
+        pinned(0, [*command, *SERVER_STACK, "--port", str(port), "--log-level", "warning"]),
         cwd=cwd,
         env=dict(env),
         # wrk drops its connections at the end of a burst, which servers log as errors.
@@ -286,6 +294,20 @@ TELEMETRY_ENV = {
 }
 
 
+#: `--overhead`: the service without any option and at WARNING (no access lines) first, the
+#: yardstick; then access lines, metrics, both (the always-on logging and the likeliest
+#: option), each other option alone, and everything.
+OVERHEAD_CONFIGURATIONS: list[tuple[Sequence[str], str]] = [
+    ((), "WARNING"),
+    ((), "INFO"),
+    (("prometheus",), "WARNING"),
+    (("prometheus",), "INFO"),
+    (("opentelemetry",), "WARNING"),
+    (("sentry",), "WARNING"),
+    (OBSERVABILITY, "INFO"),
+]
+
+
 def measure(
     orm: str,
     postgres_url: str,
@@ -294,10 +316,15 @@ def measure(
     work: Path,
     observability: Sequence[str] = (),
     log_level: str = "WARNING",
+    endpoints: Sequence[str] = ENDPOINTS,
+    figures: bool = True,
 ) -> OrmResult:
-    result = OrmResult(
-        "+".join([orm, *observability]) + ("" if log_level == "WARNING" else f" {log_level}")
-    )
+    """Serve one configuration next to the reference and load both; `figures` adds the rest.
+
+    The rest is cold start, import time, venv size, RSS and round trips: what the options
+    overhead table does not need.
+    """
+    result = OrmResult(configuration_name(orm, observability, log_level))
     template = work / "template"
     if not template.exists():
         copy_working_tree(template)
@@ -375,13 +402,13 @@ def measure(
                 for n in range(ITEMS)
             ]
             with serve(reference, REPO_ROOT, reference_env) as (reference_url, _, _):
-                for endpoint in ENDPOINTS:
+                for endpoint in endpoints:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
                     for target in ("service", "reference"):  # warm both up
                         load((api_url if target == "service" else reference_url) + path, script, 1)
                 for _ in range(rounds):
-                    for endpoint in ENDPOINTS:
+                    for endpoint in endpoints:
                         script = wrk_script(work, endpoint, token)
                         path = endpoint.split()[1].replace("{id}", item_ids[0])
                         for target, url in (("service", api_url), ("reference", reference_url)):
@@ -389,6 +416,8 @@ def measure(
                             result.bursts.setdefault((endpoint, target), []).append(burst)
                             keep_only(database_url, item_ids)
             result.figures["RSS after load"] = f"{rss_mb(app_pid):.0f} MB"
+        if not figures:
+            return result
         result.figures["cold start (median of 5)"] = f"{cold_start(app, project, env):.2f} s"
         result.figures["reference cold start"] = (
             f"{cold_start(reference, REPO_ROOT, reference_env):.2f} s"
@@ -396,6 +425,11 @@ def measure(
         result.round_trips = count_round_trips(app, project, env, database_url, token, item_ids[0])
         keep_only(database_url, item_ids)
     return result
+
+
+def configuration_name(orm: str, observability: Sequence[str], log_level: str) -> str:
+    """Such as `sqlalchemy`, or `sqlalchemy+prometheus INFO` with options and access lines."""
+    return "+".join([orm, *observability]) + ("" if log_level == "WARNING" else f" {log_level}")
 
 
 IMPORT_TIMER = (
@@ -432,8 +466,8 @@ def median(bursts: list[Burst], attribute: str) -> float:
 def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
     print(
         f"\nLoad: wrk -t1 -c{CONNECTIONS}, {seconds:g} s bursts, service and reference"
-        f" alternately, {rounds} rounds (medians); one uvicorn worker each on core 0, wrk on"
-        f" core 1; {ITEMS} items listed; {os.cpu_count()} cores, load average"
+        f" alternately, {rounds} rounds (medians); one uvicorn worker each (uvloop, httptools)"
+        f" on core 0, wrk on core 1; {ITEMS} items listed; {os.cpu_count()} cores, load average"
         f" {os.getloadavg()[0]:.2f} at the end.\n"
     )
     header = [
@@ -450,7 +484,7 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
     ]
     rows = []
     for result in results:
-        for endpoint in ENDPOINTS:
+        for endpoint in measured_endpoints(result):
             mine, ref = result.bursts[endpoint, "service"], result.bursts[endpoint, "reference"]
             rps, ref_rps = median(mine, "requests_per_second"), median(ref, "requests_per_second")
             rows.append(
@@ -471,6 +505,32 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
     print()
     names = list(dict.fromkeys(name for result in results for name in result.figures))
     table(["orm", *names], [[r.orm, *(r.figures.get(n, "-") for n in names)] for r in results])
+
+
+def measured_endpoints(result: OrmResult) -> list[str]:
+    return [endpoint for endpoint in ENDPOINTS if (endpoint, "service") in result.bursts]
+
+
+def ratio(result: OrmResult, endpoint: str) -> float:
+    mine, ref = result.bursts[endpoint, "service"], result.bursts[endpoint, "reference"]
+    return median(mine, "requests_per_second") / median(ref, "requests_per_second")
+
+
+def report_overhead(results: list[OrmResult], baseline: OrmResult) -> None:
+    """Each configuration's ratio as a share of the baseline's: what its options cost."""
+    endpoints = measured_endpoints(baseline)
+    print(f"\nCost of each configuration against {baseline.orm} (1 - ratio / its ratio):\n")
+    rows = [
+        [
+            result.orm,
+            *(
+                f"{ratio(result, e):.2f} ({1 - ratio(result, e) / ratio(baseline, e):+.0%})"
+                for e in endpoints
+            ),
+        ]
+        for result in results
+    ]
+    table(["configuration", *endpoints], rows)
 
 
 def table(header: list[str], rows: list[list[str]]) -> None:
@@ -497,26 +557,51 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=["DEBUG", "INFO", "WARNING"],
         help="LOG_LEVEL of both apps; INFO writes the service's access line per request",
     )
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        default=list(ENDPOINTS),
+        choices=ENDPOINTS,
+        metavar="ENDPOINT",
+        help=f"the endpoints to load (default: all of {', '.join(repr(e) for e in ENDPOINTS)})",
+    )
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="measure each ORM with every configuration of OVERHEAD_CONFIGURATIONS in turn"
+        " and print what each costs against the first (no option, no access lines)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.orms) - set(ORMS)
     if unknown:
         parser.error(f"unknown ORM {', '.join(sorted(unknown))}; choose from {', '.join(ORMS)}")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (the nox session does it as root)")
+    configurations = (
+        OVERHEAD_CONFIGURATIONS if args.overhead else [(args.observability, args.log_level)]
+    )
     with servers.provide(servers.POSTGRES) as postgres_url, tempfile.TemporaryDirectory() as work:
-        results = [
-            measure(
-                orm,
-                postgres_url,
-                args.seconds,
-                args.rounds,
-                Path(work),
-                args.observability,
-                args.log_level,
-            )
+        results = {
+            orm: [
+                measure(
+                    orm,
+                    postgres_url,
+                    args.seconds,
+                    args.rounds,
+                    Path(work),
+                    observability,
+                    log_level,
+                    args.endpoints,
+                    figures=not args.overhead,
+                )
+                for observability, log_level in configurations
+            ]
             for orm in args.orms or ORMS
-        ]
-    report(results, args.seconds, args.rounds)
+        }
+    report([result for orm in results.values() for result in orm], args.seconds, args.rounds)
+    if args.overhead:
+        for orm_results in results.values():
+            report_overhead(orm_results, orm_results[0])
 
 
 if __name__ == "__main__":
