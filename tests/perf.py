@@ -366,8 +366,8 @@ def measure(
                 "create-superuser",
                 "--email",
                 "perf-admin@example.com",
-                "--password",
-                admin_password,
+                # One argument: a random password may start with "-".
+                f"--password={admin_password}",
             ],
             project,
             env,
