@@ -59,6 +59,8 @@ class Burst:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: CPU time of the server process per request (user + system, from /proc).
+    cpu_us: float = float("nan")
 
 
 @dataclass
@@ -67,6 +69,8 @@ class OrmResult:
     bursts: dict[tuple[str, str], list[Burst]] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     round_trips: dict[str, float] = field(default_factory=dict)
+    #: CPU per request of the access-line and metrics middleware (tests/perf_middleware.py).
+    middleware_us: float = float("nan")
 
 
 def run(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
@@ -166,15 +170,26 @@ def wrk_script(directory: Path, endpoint: str, token: str) -> Path:
     return script
 
 
-def load(url: str, script: Path, seconds: float) -> Burst:
+def load(url: str, script: Path, seconds: float, pid: int | None = None) -> Burst:
+    """One wrk burst; with the server's pid, also its CPU time per request."""
     wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     output = subprocess.run(  # noqa: S603 - every argument is ours
         pinned(1, wrk), capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else float("nan")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Burst(rps, latency(output, "50%"), latency(output, "99%"), errors)
+    cpu_us = cpu / max(requests, 1) * 1e6
+    return Burst(rps, latency(output, "50%"), latency(output, "99%"), errors, cpu_us)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def latency(output: str, percentile: str) -> float:
@@ -342,6 +357,9 @@ def measure(
         for _ in range(5)
     ]
     result.figures["import time"] = f"{statistics.median(imports) * 1000:.0f} ms"
+    middleware = [venv_python, str(REPO_ROOT / "tests" / "perf_middleware.py"), PACKAGE, log_level]
+    result.middleware_us = float(run(middleware, project, env))
+    result.figures["middleware CPU/request"] = f"{result.middleware_us:.1f} us"
 
     secret = secrets.token_urlsafe(32)
     with scratch_database(postgres_url, f"{PACKAGE}_perf_{secrets.token_hex(4)}") as database:
@@ -401,7 +419,7 @@ def measure(
                 str(http("POST", f"{api_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
                 for n in range(ITEMS)
             ]
-            with serve(reference, REPO_ROOT, reference_env) as (reference_url, _, _):
+            with serve(reference, REPO_ROOT, reference_env) as (reference_url, reference_pid, _):
                 for endpoint in endpoints:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
@@ -411,8 +429,12 @@ def measure(
                     for endpoint in endpoints:
                         script = wrk_script(work, endpoint, token)
                         path = endpoint.split()[1].replace("{id}", item_ids[0])
-                        for target, url in (("service", api_url), ("reference", reference_url)):
-                            burst = load(url + path, script, seconds)
+                        targets = (
+                            ("service", api_url, app_pid),
+                            ("reference", reference_url, reference_pid),
+                        )
+                        for target, url, pid in targets:
+                            burst = load(url + path, script, seconds, pid)
                             result.bursts.setdefault((endpoint, target), []).append(burst)
                             keep_only(database_url, item_ids)
             result.figures["RSS after load"] = f"{rss_mb(app_pid):.0f} MB"
@@ -479,6 +501,8 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
         "p50 ms",
         "p99 ms",
         "ref p99 ms",
+        "CPU us/req",
+        "ref CPU us/req",
         "errors",
         "PG round trips",
     ]
@@ -497,6 +521,8 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
                     f"{median(mine, 'p50_ms'):.1f}",
                     f"{median(mine, 'p99_ms'):.1f}",
                     f"{median(ref, 'p99_ms'):.1f}",
+                    f"{median(mine, 'cpu_us'):.0f}",
+                    f"{median(ref, 'cpu_us'):.0f}",
                     str(sum(b.errors for b in mine) + sum(b.errors for b in ref)),
                     f"{result.round_trips.get(endpoint, float('nan')):.1f}",
                 ]
@@ -517,20 +543,32 @@ def ratio(result: OrmResult, endpoint: str) -> float:
 
 
 def report_overhead(results: list[OrmResult], baseline: OrmResult) -> None:
-    """Each configuration's ratio as a share of the baseline's: what its options cost."""
+    """Each configuration's ratio as a share of the baseline's: what its options cost.
+
+    Also the CPU the access-line and metrics middleware add per request, measured apart
+    (tests/perf_middleware.py), as a share of the baseline's CPU per request under load.
+    """
     endpoints = measured_endpoints(baseline)
-    print(f"\nCost of each configuration against {baseline.orm} (1 - ratio / its ratio):\n")
-    rows = [
-        [
-            result.orm,
-            *(
-                f"{ratio(result, e):.2f} ({1 - ratio(result, e) / ratio(baseline, e):+.0%})"
-                for e in endpoints
-            ),
-        ]
-        for result in results
-    ]
-    table(["configuration", *endpoints], rows)
+    print(
+        f"\nCost of each configuration against {baseline.orm}: ratio to the reference"
+        " (1 - ratio / baseline ratio), and the CPU its request middleware adds per request"
+        " (as a share of the baseline's CPU per request under load):\n"
+    )
+    rows = []
+    for result in results:
+        row = [result.orm]
+        for endpoint in endpoints:
+            share = ratio(result, endpoint) / ratio(baseline, endpoint)
+            cpu = median(baseline.bursts[endpoint, "service"], "cpu_us")
+            row += [
+                f"{ratio(result, endpoint):.2f} ({1 - share:+.0%})",
+                f"{result.middleware_us:.1f} us ({result.middleware_us / cpu:.1%} of {cpu:.0f})",
+            ]
+        rows.append(row)
+    header = ["configuration"]
+    for endpoint in endpoints:
+        header += [f"{endpoint} ratio (cost)", f"{endpoint} middleware CPU"]
+    table(header, rows)
 
 
 def table(header: list[str], rows: list[list[str]]) -> None:

@@ -514,7 +514,8 @@ def test_app_and_worker_wait_for_healthy_dependencies(compose_project: Path) -> 
     if "worker" in selected:
         assert services["worker"]["depends_on"] == expected
         assert services["worker"]["image"] == services["app"]["image"]
-        assert services["worker"]["command"][:1] == ["arq"]
+        worker_module = f"{package_of(compose_project)}.worker"
+        assert services["worker"]["command"] == ["python", "-m", worker_module]
         assert services["worker"]["healthcheck"]["test"][1:3] == ["arq", "--check"]
     if "redis" in selected:
         assert services["app"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"

@@ -372,6 +372,15 @@ class Replica:
     base_url: str | None = None
 
 
+def is_log_record(line: str) -> bool:
+    """Whether the line is one of the service's JSON log records."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"time", "level", "logger", "message"} <= record.keys()
+
+
 def start_replica(project: Path, command: list[str], env: Mapping[str, str], log: Path) -> Replica:
     in_project = ["uv", "run", "--no-sync", *command]
     with log.open("w") as output:
@@ -586,7 +595,14 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
     run_id = uuid.uuid4().hex[:8]
     uses_worker = "worker" in answers["compose_services"]
     prefix = f"{PACKAGE}:replicas-{run_id}:"
-    base = {**project_env, "ENVIRONMENT": "dev", "LOG_LEVEL": "INFO", **pgbouncer_settings(variant)}
+    # JSON log lines, as in production: every line of every process must be one.
+    base = {
+        **project_env,
+        "ENVIRONMENT": "dev",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+        **pgbouncer_settings(variant),
+    }
     env, redis_url = served_environment(base, answers, request, prefix)
     replicas: list[Replica] = []
 
@@ -600,7 +616,7 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
             apis = [start_api(installed_project, env, tmp_path / f"api-{n}.log") for n in (1, 2)]
             replicas += apis
             if uses_worker:
-                command = ["arq", f"{PACKAGE}.worker.WorkerSettings"]
+                command = ["python", "-m", f"{PACKAGE}.worker"]
                 replicas += [
                     start_replica(installed_project, command, env, tmp_path / f"worker-{n}.log")
                     for n in (1, 2)
@@ -668,3 +684,5 @@ def test_replicas_start_together_share_the_load_run_each_job_once_and_drain(
     assert [counts.get(title) for title in job_titles] == [1] * len(job_titles)
     for name, text in logs.items():
         assert not LOG_ERRORS.search(text), f"{name}:\n{text}"
+        # From the first line on: uvicorn's and arq's start-up lines are the service's too.
+        assert [line for line in text.splitlines() if not is_log_record(line)] == [], name
