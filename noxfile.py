@@ -62,9 +62,12 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def fast(session: nox.Session) -> None:
     """Render every option combination and check the files (seconds, offline)."""
-    session.install(*TEST_TOOLS, *RENDER_CHECKERS, STDLIB_LIST)
+    # pytest-xdist: renders and checkers are CPU-bound, so one worker per core.
+    session.install(*TEST_TOOLS, *RENDER_CHECKERS, STDLIB_LIST, "pytest-xdist")
     session.run(
         "pytest",
+        "-n",
+        "auto",
         "-m",
         "not variant and not update and not wheels and not outage",
         *session.posargs,
