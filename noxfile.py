@@ -185,9 +185,12 @@ def perf(session: nox.Session) -> None:
 def update(session: nox.Session) -> None:
     """Update projects rendered from a tagged copy of the template; edits must survive (minutes)."""
     # psycopg: the databases of released projects, migrated forward after the update.
-    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", CONTAINERS)
+    # pytest-xdist: the updates are independent, and mostly waiting on copier, git and uv.
+    session.install(*TEST_TOOLS, "uv", "psycopg[binary]", CONTAINERS, "pytest-xdist")
     session.run(
         "pytest",
+        "-n",
+        "auto",
         "tests/test_update.py",
         *session.posargs,
         env={"UV_PYTHON_DOWNLOADS": "never"},
