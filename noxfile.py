@@ -1,4 +1,5 @@
-"""The template's own checks as nox sessions: lint, docs, fast, wheels, variants, outage, update.
+"""The template's own checks as nox sessions: lint, docs, fast, wheels, types, variant, outage,
+update (and, outside the default run, bench and perf).
 
 `uvx nox` runs every default session; `uvx nox -l` lists them.
 """
@@ -15,7 +16,7 @@ from tests.variants import VARIANTS
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "docs", "fast", "wheels", "variant", "outage", "update"]
+nox.options.sessions = ["lint", "docs", "fast", "wheels", "types", "variant", "outage", "update"]
 
 PYTHON = "3.11"
 #: copier renders; python-dotenv reads .env files as the generated settings do.
@@ -69,10 +70,19 @@ def fast(session: nox.Session) -> None:
         "-n",
         "auto",
         "-m",
-        "not variant and not update and not wheels and not outage",
+        "not variant and not update and not wheels and not outage and not types",
         *session.posargs,
         # Nothing here may reach the network; uv, should a check ever call it, must not try.
         env={"UV_OFFLINE": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy on every observability combination of each ORM, one environment per ORM (minutes)."""
+    session.install(*TEST_TOOLS, "uv")
+    session.run(
+        "pytest", "tests/test_types.py", *session.posargs, env={"UV_PYTHON_DOWNLOADS": "never"}
     )
 
 
