@@ -123,6 +123,7 @@ COMMON_FILES = [
     "tests/log_capture.py",
     "tests/database.py",
     "tests/items/test_router.py",
+    "tests/test_lifespan.py",
     "tests/test_logs.py",
     "tests/test_migrations.py",
     "tests/test_openapi.py",
