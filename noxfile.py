@@ -80,9 +80,17 @@ def fast(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def types(session: nox.Session) -> None:
     """mypy on every observability combination of each ORM, one environment per ORM (minutes)."""
-    session.install(*TEST_TOOLS, "uv")
+    # pytest-xdist: the ORMs in parallel, each on one worker (its renders share its environment).
+    session.install(*TEST_TOOLS, "uv", "pytest-xdist")
     session.run(
-        "pytest", "tests/test_types.py", *session.posargs, env={"UV_PYTHON_DOWNLOADS": "never"}
+        "pytest",
+        "-n",
+        "auto",
+        "--dist",
+        "loadgroup",
+        "tests/test_types.py",
+        *session.posargs,
+        env={"UV_PYTHON_DOWNLOADS": "never"},
     )
 
 

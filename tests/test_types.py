@@ -39,7 +39,8 @@ def combination(orm: str, index: int, observability: list[str]) -> Any:
         services=ALL_SERVICES if index % 2 == 0 else ["redis"],
         observability=observability,
     )
-    return pytest.param(answers, id=variant_name(answers))
+    # One xdist worker checks all of an ORM's renders: they share its environment and cache.
+    return pytest.param(answers, id=variant_name(answers), marks=pytest.mark.xdist_group(orm))
 
 
 @pytest.fixture(scope="module")
