@@ -510,14 +510,13 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
     for result in results:
         for endpoint in measured_endpoints(result):
             mine, ref = result.bursts[endpoint, "service"], result.bursts[endpoint, "reference"]
-            rps, ref_rps = median(mine, "requests_per_second"), median(ref, "requests_per_second")
             rows.append(
                 [
                     result.orm,
                     endpoint,
-                    f"{rps:.0f}",
-                    f"{ref_rps:.0f}",
-                    f"{rps / ref_rps:.2f}",
+                    f"{median(mine, 'requests_per_second'):.0f}",
+                    f"{median(ref, 'requests_per_second'):.0f}",
+                    f"{ratio(result, endpoint):.2f}",
                     f"{median(mine, 'p50_ms'):.1f}",
                     f"{median(mine, 'p99_ms'):.1f}",
                     f"{median(ref, 'p99_ms'):.1f}",
@@ -554,14 +553,15 @@ def report_overhead(results: list[OrmResult], baseline: OrmResult) -> None:
         " (1 - ratio / baseline ratio), and the CPU its request middleware adds per request"
         " (as a share of the baseline's CPU per request under load):\n"
     )
+    baseline_ratios = {endpoint: ratio(baseline, endpoint) for endpoint in endpoints}
+    baseline_cpu = {e: median(baseline.bursts[e, "service"], "cpu_us") for e in endpoints}
     rows = []
     for result in results:
         row = [result.orm]
         for endpoint in endpoints:
-            share = ratio(result, endpoint) / ratio(baseline, endpoint)
-            cpu = median(baseline.bursts[endpoint, "service"], "cpu_us")
+            mine, cpu = ratio(result, endpoint), baseline_cpu[endpoint]
             row += [
-                f"{ratio(result, endpoint):.2f} ({1 - share:+.0%})",
+                f"{mine:.2f} ({1 - mine / baseline_ratios[endpoint]:+.0%})",
                 f"{result.middleware_us:.1f} us ({result.middleware_us / cpu:.1%} of {cpu:.0f})",
             ]
         rows.append(row)
