@@ -30,11 +30,12 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import servers
+from tests.perf_floors import FLOORS
 from tests.projects import (
     REPO_ROOT,
     api_prefix,
@@ -49,6 +50,8 @@ PACKAGE = "my_service"
 CONNECTIONS = 32
 ITEMS = 20
 ENDPOINTS = ("GET /items", "GET /items/{id}", "POST /items", "GET /users/me")
+#: `--floors` (tests/perf_floors.py) serve this endpoint only.
+FLOOR_ENDPOINT = "GET /users/me"
 #: Not part of the reference comparison: the service's own PostgreSQL round trips.
 ROUND_TRIP_REQUESTS = 50
 
@@ -333,11 +336,13 @@ def measure(
     log_level: str = "WARNING",
     endpoints: Sequence[str] = ENDPOINTS,
     figures: bool = True,
+    floors: bool = False,
 ) -> OrmResult:
     """Serve one configuration next to the reference and load both; `figures` adds the rest.
 
     The rest is cold start, import time, venv size, RSS and round trips: what the options
-    overhead table does not need.
+    overhead table does not need. `floors` also loads the floors of FLOOR_ENDPOINT that the
+    project's environment can serve, in the same rounds.
     """
     result = OrmResult(configuration_name(orm, observability, log_level))
     template = work / "template"
@@ -419,24 +424,42 @@ def measure(
                 str(http("POST", f"{api_url}/items", token, {"title": f"Item {n}"})["id"])  # type: ignore[index]
                 for n in range(ITEMS)
             ]
-            with serve(reference, REPO_ROOT, reference_env) as (reference_url, reference_pid, _):
+            with ExitStack() as servers_up:
+                reference_url, reference_pid, _ = servers_up.enter_context(
+                    serve(reference, REPO_ROOT, reference_env)
+                )
+                targets = {
+                    "service": (api_url, app_pid),
+                    "reference": (reference_url, reference_pid),
+                }
+                for floor, orms in FLOORS.items() if floors else ():
+                    if orm in orms:
+                        command = [
+                            venv_python,
+                            "-m",
+                            "uvicorn",
+                            "--factory",
+                            f"tests.perf_floors:{floor}",
+                        ]
+                        floor_url, floor_pid, _ = servers_up.enter_context(
+                            serve(command, REPO_ROOT, reference_env)
+                        )
+                        targets[floor] = (floor_url, floor_pid)
                 for endpoint in endpoints:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
-                    for target in ("service", "reference"):  # warm both up
-                        load((api_url if target == "service" else reference_url) + path, script, 1)
+                    for target, (url, _) in targets.items():  # warm them up
+                        if target in ("service", "reference") or endpoint == FLOOR_ENDPOINT:
+                            load(url + path, script, 1)
                 for _ in range(rounds):
                     for endpoint in endpoints:
                         script = wrk_script(work, endpoint, token)
                         path = endpoint.split()[1].replace("{id}", item_ids[0])
-                        targets = (
-                            ("service", api_url, app_pid),
-                            ("reference", reference_url, reference_pid),
-                        )
-                        for target, url, pid in targets:
-                            burst = load(url + path, script, seconds, pid)
-                            result.bursts.setdefault((endpoint, target), []).append(burst)
-                            keep_only(database_url, item_ids)
+                        for target, (url, pid) in targets.items():
+                            if target in ("service", "reference") or endpoint == FLOOR_ENDPOINT:
+                                burst = load(url + path, script, seconds, pid)
+                                result.bursts.setdefault((endpoint, target), []).append(burst)
+                                keep_only(database_url, item_ids)
             result.figures["RSS after load"] = f"{rss_mb(app_pid):.0f} MB"
         if not figures:
             return result
@@ -527,9 +550,38 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
                 ]
             )
     table(header, rows)
+    report_floors(results)
     print()
     names = list(dict.fromkeys(name for result in results for name in result.figures))
     table(["orm", *names], [[r.orm, *(r.figures.get(n, "-") for n in names)] for r in results])
+
+
+def report_floors(results: list[OrmResult]) -> None:
+    """The floors' ratios to the reference (`--floors`), beside the service's own."""
+    rows = []
+    for result in results:
+        for target in ("service", *FLOORS):
+            bursts = result.bursts.get((FLOOR_ENDPOINT, target))
+            if bursts is None:
+                continue
+            reference = result.bursts[FLOOR_ENDPOINT, "reference"]
+            rps = median(bursts, "requests_per_second")
+            rows.append(
+                [
+                    result.orm,
+                    target,
+                    f"{rps:.0f}",
+                    f"{rps / median(reference, 'requests_per_second'):.2f}",
+                    f"{median(bursts, 'p99_ms'):.1f}",
+                    f"{median(bursts, 'cpu_us'):.0f}",
+                    f"{median(reference, 'cpu_us'):.0f}",
+                ]
+            )
+    if not any(row[1] != "service" for row in rows):
+        return
+    print(f"\nFloors of {FLOOR_ENDPOINT} (tests/perf_floors.py), loaded in the same rounds:\n")
+    header = ["orm", "app", "req/s", "ratio", "p99 ms", "CPU us/req", "ref CPU us/req"]
+    table(header, rows)
 
 
 def measured_endpoints(result: OrmResult) -> list[str]:
@@ -609,6 +661,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="measure each ORM with every configuration of OVERHEAD_CONFIGURATIONS in turn"
         " and print what each costs against the first (no option, no access lines)",
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help=f"also load the floors of {FLOOR_ENDPOINT} in tests/perf_floors.py: FastAPI"
+        " with asyncpg, and with a SQLAlchemy session (for the SQLAlchemy ORMs)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.orms) - set(ORMS)
     if unknown:
@@ -631,6 +689,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     log_level,
                     args.endpoints,
                     figures=not args.overhead,
+                    floors=args.floors,
                 )
                 for observability, log_level in configurations
             ]
