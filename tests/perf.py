@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests import servers
-from tests.perf_floors import FLOORS
 from tests.projects import (
     REPO_ROOT,
     api_prefix,
@@ -50,8 +49,13 @@ PACKAGE = "my_service"
 CONNECTIONS = 32
 ITEMS = 20
 ENDPOINTS = ("GET /items", "GET /items/{id}", "POST /items", "GET /users/me")
-#: `--floors` (tests/perf_floors.py) serve this endpoint only.
+#: `--floors`: the apps of tests/perf_floors.py, which serve this endpoint only, and the
+#: ORMs whose projects' environments can serve each (Tortoise's has no SQLAlchemy).
 FLOOR_ENDPOINT = "GET /users/me"
+FLOORS = {
+    "fastapi_asyncpg": ("sqlalchemy", "sqlmodel", "tortoise"),
+    "fastapi_sqlalchemy": ("sqlalchemy", "sqlmodel"),
+}
 #: Not part of the reference comparison: the service's own PostgreSQL round trips.
 ROUND_TRIP_REQUESTS = 50
 
@@ -337,6 +341,7 @@ def measure(
     endpoints: Sequence[str] = ENDPOINTS,
     figures: bool = True,
     floors: bool = False,
+    service_env: Mapping[str, str] | None = None,
 ) -> OrmResult:
     """Serve one configuration next to the reference and load both; `figures` adds the rest.
 
@@ -345,6 +350,8 @@ def measure(
     project's environment can serve, in the same rounds.
     """
     result = OrmResult(configuration_name(orm, observability, log_level))
+    if service_env:
+        result.orm += " " + " ".join(f"{name}={value}" for name, value in service_env.items())
     template = work / "template"
     if not template.exists():
         copy_working_tree(template)
@@ -381,6 +388,7 @@ def measure(
         }
         for option in observability:
             env |= TELEMETRY_ENV.get(option, {})
+        env |= service_env or {}
         run([venv_python, "-m", *MIGRATE[orm]], project, env)
         admin_password = secrets.token_urlsafe(16)
         run(
@@ -667,7 +675,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"also load the floors of {FLOOR_ENDPOINT} in tests/perf_floors.py: FastAPI"
         " with asyncpg, and with a SQLAlchemy session (for the SQLAlchemy ORMs)",
     )
+    parser.add_argument(
+        "--service-env",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="settings of the service (not the reference), such as DATABASE_POOL_SIZE=32",
+    )
     args = parser.parse_args(argv)
+    malformed = [pair for pair in args.service_env if "=" not in pair]
+    if malformed:
+        parser.error(f"--service-env takes NAME=VALUE pairs, not {' '.join(malformed)}")
+    args.service_env = dict(pair.split("=", 1) for pair in args.service_env)
     unknown = set(args.orms) - set(ORMS)
     if unknown:
         parser.error(f"unknown ORM {', '.join(sorted(unknown))}; choose from {', '.join(ORMS)}")
@@ -690,6 +709,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     args.endpoints,
                     figures=not args.overhead,
                     floors=args.floors,
+                    service_env=args.service_env,
                 )
                 for observability, log_level in configurations
             ]

@@ -137,10 +137,3 @@ def fastapi_sqlalchemy() -> FastAPI:
         return user
 
     return app_with(lifespan, current_user)
-
-
-#: The floors by name, and the ORMs whose projects' environments can serve each.
-FLOORS = {
-    "fastapi_asyncpg": ("sqlalchemy", "sqlmodel", "tortoise"),
-    "fastapi_sqlalchemy": ("sqlalchemy", "sqlmodel"),
-}
