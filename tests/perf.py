@@ -49,12 +49,13 @@ PACKAGE = "my_service"
 CONNECTIONS = 32
 ITEMS = 20
 ENDPOINTS = ("GET /items", "GET /items/{id}", "POST /items", "GET /users/me")
-#: `--floors`: the apps of tests/perf_floors.py, which serve this endpoint only, and the
-#: ORMs whose projects' environments can serve each (Tortoise's has no SQLAlchemy).
+#: `--floors`: the apps of tests/perf_floors.py and tests/perf_floor_tortoise.py, which serve
+#: this endpoint only, and the ORMs whose projects' environments can serve each.
 FLOOR_ENDPOINT = "GET /users/me"
 FLOORS = {
-    "fastapi_asyncpg": ("sqlalchemy", "sqlmodel", "tortoise"),
-    "fastapi_sqlalchemy": ("sqlalchemy", "sqlmodel"),
+    "perf_floors:fastapi_asyncpg": ("sqlalchemy", "sqlmodel", "tortoise"),
+    "perf_floors:fastapi_sqlalchemy": ("sqlalchemy", "sqlmodel"),
+    "perf_floor_tortoise:fastapi_tortoise": ("tortoise",),
 }
 #: Not part of the reference comparison: the service's own PostgreSQL round trips.
 ROUND_TRIP_REQUESTS = 50
@@ -447,12 +448,12 @@ def measure(
                             "-m",
                             "uvicorn",
                             "--factory",
-                            f"tests.perf_floors:{floor}",
+                            f"tests.{floor}",
                         ]
                         floor_url, floor_pid, _ = servers_up.enter_context(
                             serve(command, REPO_ROOT, reference_env)
                         )
-                        targets[floor] = (floor_url, floor_pid)
+                        targets[floor_name(floor)] = (floor_url, floor_pid)
                 for endpoint in endpoints:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
@@ -564,11 +565,16 @@ def report(results: list[OrmResult], seconds: float, rounds: int) -> None:
     table(["orm", *names], [[r.orm, *(r.figures.get(n, "-") for n in names)] for r in results])
 
 
+def floor_name(floor: str) -> str:
+    """A floor's factory, such as `fastapi_asyncpg` for `perf_floors:fastapi_asyncpg`."""
+    return floor.partition(":")[2]
+
+
 def report_floors(results: list[OrmResult]) -> None:
     """The floors' ratios to the reference (`--floors`), beside the service's own."""
     rows = []
     for result in results:
-        for target in ("service", *FLOORS):
+        for target in ("service", *map(floor_name, FLOORS)):
             bursts = result.bursts.get((FLOOR_ENDPOINT, target))
             if bursts is None:
                 continue
@@ -587,7 +593,7 @@ def report_floors(results: list[OrmResult]) -> None:
             )
     if not any(row[1] != "service" for row in rows):
         return
-    print(f"\nFloors of {FLOOR_ENDPOINT} (tests/perf_floors.py), loaded in the same rounds:\n")
+    print(f"\nFloors of {FLOOR_ENDPOINT} (tests/perf_floor*.py), loaded in the same rounds:\n")
     header = ["orm", "app", "req/s", "ratio", "p99 ms", "CPU us/req", "ref CPU us/req"]
     table(header, rows)
 
@@ -672,8 +678,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--floors",
         action="store_true",
-        help=f"also load the floors of {FLOOR_ENDPOINT} in tests/perf_floors.py: FastAPI"
-        " with asyncpg, and with a SQLAlchemy session (for the SQLAlchemy ORMs)",
+        help=f"also load the floors of {FLOOR_ENDPOINT} (tests/perf_floor*.py): FastAPI with"
+        " asyncpg, and with the ORM's own user lookup (a SQLAlchemy session or Tortoise)",
     )
     parser.add_argument(
         "--service-env",
