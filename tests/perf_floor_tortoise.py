@@ -20,7 +20,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.contrib.fastapi import RegisterTortoise
 from tortoise.models import Model
 
-from tests.perf_floors import app_with, asyncpg_url, token_user_id
+from tests.perf_floors import app_with, asyncpg_url, authenticated_user_id
 
 
 class User(Model):
@@ -62,7 +62,7 @@ def fastapi_tortoise() -> FastAPI:
             yield
 
     async def current_user(request: Request) -> User:
-        user = await User.get_or_none(id=token_user_id(request))
+        user = await User.get_or_none(id=authenticated_user_id(request))
         if user is None or not user.is_active:
             raise HTTPException(401, "Could not validate credentials")
         return user

