@@ -454,21 +454,28 @@ def measure(
                             serve(command, REPO_ROOT, reference_env)
                         )
                         targets[floor_name(floor)] = (floor_url, floor_pid)
+
+                def serving(endpoint: str) -> list[tuple[str, str, int]]:
+                    """The targets that serve the endpoint: the floors serve one only."""
+                    return [
+                        (target, url, pid)
+                        for target, (url, pid) in targets.items()
+                        if target in ("service", "reference") or endpoint == FLOOR_ENDPOINT
+                    ]
+
                 for endpoint in endpoints:
                     script = wrk_script(work, endpoint, token)
                     path = endpoint.split()[1].replace("{id}", item_ids[0])
-                    for target, (url, _) in targets.items():  # warm them up
-                        if target in ("service", "reference") or endpoint == FLOOR_ENDPOINT:
-                            load(url + path, script, 1)
+                    for _, url, _ in serving(endpoint):  # warm them up
+                        load(url + path, script, 1)
                 for _ in range(rounds):
                     for endpoint in endpoints:
                         script = wrk_script(work, endpoint, token)
                         path = endpoint.split()[1].replace("{id}", item_ids[0])
-                        for target, (url, pid) in targets.items():
-                            if target in ("service", "reference") or endpoint == FLOOR_ENDPOINT:
-                                burst = load(url + path, script, seconds, pid)
-                                result.bursts.setdefault((endpoint, target), []).append(burst)
-                                keep_only(database_url, item_ids)
+                        for target, url, pid in serving(endpoint):
+                            burst = load(url + path, script, seconds, pid)
+                            result.bursts.setdefault((endpoint, target), []).append(burst)
+                            keep_only(database_url, item_ids)
             result.figures["RSS after load"] = f"{rss_mb(app_pid):.0f} MB"
         if not figures:
             return result
